@@ -1,0 +1,281 @@
+"""The metric catalogue: every metric the service exposes is defined here, once.
+
+Dashboards and alert rules import the names below; tests fail when a query names a
+metric that is not in CATALOGUE. Label values are closed sets (also below) and every
+combination is created at start-up, so a series reads 0 rather than "No data" before
+its first event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from ai_assist.frameworks import FRAMEWORKS
+
+# --- closed label sets -------------------------------------------------------------
+REQUEST_STATUSES = ("success", "fallback", "error", "rejected")
+ANSWERED_STATUSES = ("success", "fallback", "error")  # reached the pipeline
+STAGES = ("embedding", "vector_search", "llm", "json_parsing")
+REJECT_REASONS = (
+    "empty_text", "text_too_long", "unknown_framework", "top_k_out_of_range",
+    "invalid_json", "invalid_request", "unsupported_media_type", "body_too_large",
+    "rate_limited", "overloaded",
+)
+MATCH_RESULTS = ("matched", "unmatched")
+JSON_PARSE_RESULTS = ("valid", "repaired", "failed")
+FALLBACK_REASONS = (
+    "llm_disabled", "rate_limited", "server_error", "timeout", "connection_error",
+    "client_error", "invalid_json", "empty_answer",
+)
+TOKEN_TYPES = ("input", "output", "thinking")
+GEMINI_OUTCOMES = (
+    "ok", "rate_limited", "server_error", "client_error", "timeout", "connection_error",
+)
+RETRY_REASONS = (
+    "rate_limited", "server_error", "timeout", "connection_error", "invalid_json",
+    "empty_answer",
+)
+WASTE_REASONS = ("invalid_json", "empty_answer")
+ERROR_TYPES = (
+    "EmbeddingError", "VectorStoreError", "GeminiAPIError", "GeminiTimeoutError",
+    "GeminiRateLimitError", "TokenLimitExceededError", "InvalidLLMResponseError",
+    "QueueFullError", "InternalError",
+)
+SEVERITIES = ("WARNING", "ERROR", "CRITICAL")
+HEALTH_COMPONENTS = ("embedding_model", "chroma_db", "gemini_api", "gpu")
+
+# --- buckets: every threshold of the plan's tables is a bucket boundary ------------
+REQUEST_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120)
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 90)
+RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+# --- names -------------------------------------------------------------------------
+REQUESTS_TOTAL = "esg_mapping_requests_total"
+REJECTED_REQUESTS_TOTAL = "esg_mapping_rejected_requests_total"
+REQUEST_DURATION = "esg_mapping_request_duration_seconds"
+STAGE_DURATION = "esg_mapping_duration_seconds"
+IN_PROGRESS = "esg_mapping_in_progress"
+FRAMEWORK_REQUESTS_TOTAL = "esg_mapping_framework_requests_total"
+MATCHES_TOTAL = "esg_mapping_matches_total"
+MATCH_RESULTS_TOTAL = "esg_mapping_match_results_total"
+CONFIDENCE = "esg_mapping_confidence_ratio"
+JSON_PARSE_TOTAL = "esg_mapping_json_parse_total"
+FALLBACKS_TOTAL = "esg_mapping_fallbacks_total"
+ERRORS_TOTAL = "esg_mapping_errors_total"
+DUPLICATE_REQUESTS_TOTAL = "esg_mapping_duplicate_requests_total"
+VECTOR_SIMILARITY = "esg_vector_search_top_similarity_ratio"
+EMBEDDING_BATCH_SIZE = "esg_embedding_batch_size"
+EMBEDDING_QUEUE_DEPTH = "esg_embedding_queue_depth"
+GEMINI_TOKENS_TOTAL = "gemini_tokens_used_total"
+GEMINI_CALLS_TOTAL = "gemini_api_calls_total"
+GEMINI_RETRIES_TOTAL = "gemini_api_retries_total"
+GEMINI_WASTED_TOKENS_TOTAL = "gemini_tokens_wasted_total"
+HEALTH_STATUS = "ai_assist_health_status"
+BUILD_INFO = "ai_assist_build_info"
+CATALOGUE_DISCLOSURES = "ai_assist_catalogue_disclosures"
+GPU_DEVICES = "ai_assist_gpu_devices"
+GPU_UTILIZATION = "ai_assist_gpu_utilization_ratio"
+GPU_MEMORY_USED = "ai_assist_gpu_memory_used_bytes"
+GPU_MEMORY_TOTAL = "ai_assist_gpu_memory_total_bytes"
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str
+    kind: str  # counter | gauge | histogram
+    help: str
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        """The names that appear on /metrics and in PromQL."""
+        if self.kind == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
+
+
+CATALOGUE: tuple[MetricDef, ...] = (
+    MetricDef(REQUESTS_TOTAL, "counter",
+              "ESG mapping requests by outcome: success (answered by the LLM), fallback "
+              "(answered by the embedding-only ranking), error (no answer, 5xx), rejected "
+              "(bad input or rate limit, 4xx).",
+              {"status": REQUEST_STATUSES}),
+    MetricDef(REJECTED_REQUESTS_TOTAL, "counter",
+              "Requests refused before the pipeline, by reason.", {"reason": REJECT_REASONS}),
+    MetricDef(REQUEST_DURATION, "histogram",
+              "End-to-end time of a mapping request that reached the pipeline.",
+              {"status": ANSWERED_STATUSES}, REQUEST_BUCKETS),
+    MetricDef(STAGE_DURATION, "histogram",
+              "Time spent in one pipeline stage (the LLM stage includes its retries).",
+              {"stage": STAGES}, STAGE_BUCKETS),
+    MetricDef(IN_PROGRESS, "gauge", "Mapping requests being processed now."),
+    MetricDef(FRAMEWORK_REQUESTS_TOTAL, "counter",
+              "Mapping requests that asked for a framework (one request may ask for several).",
+              {"framework": FRAMEWORKS}),
+    MetricDef(MATCHES_TOTAL, "counter",
+              "Disclosures returned in answers, by framework.", {"framework": FRAMEWORKS}),
+    MetricDef(MATCH_RESULTS_TOTAL, "counter",
+              "Answered requests by match result. Match success: the answer holds at least "
+              "one disclosure with confidence >= 0.6 (the plan's critical confidence level).",
+              {"result": MATCH_RESULTS}),
+    MetricDef(CONFIDENCE, "histogram",
+              "Average confidence (0..1) of the matches of one answered request.",
+              {}, RATIO_BUCKETS),
+    MetricDef(JSON_PARSE_TOTAL, "counter",
+              "LLM answers by JSON parse result: valid as returned, repaired (code fences, "
+              "trailing commas, quotes, truncation), or failed.",
+              {"result": JSON_PARSE_RESULTS}),
+    MetricDef(FALLBACKS_TOTAL, "counter",
+              "Requests answered by the embedding-only fallback, by the reason the LLM "
+              "answer was not used.", {"reason": FALLBACK_REASONS}),
+    MetricDef(ERRORS_TOTAL, "counter",
+              "Errors by class and severity (the plan's error classes).",
+              {"error_type": ERROR_TYPES, "severity": SEVERITIES}),
+    MetricDef(DUPLICATE_REQUESTS_TOTAL, "counter",
+              "Requests whose text was already mapped recently (the cache's potential)."),
+    MetricDef(VECTOR_SIMILARITY, "histogram",
+              "Cosine similarity of the best vector-search candidate of a request.",
+              {}, RATIO_BUCKETS),
+    MetricDef(EMBEDDING_BATCH_SIZE, "histogram",
+              "Texts embedded together in one micro-batch.", {}, BATCH_BUCKETS),
+    MetricDef(EMBEDDING_QUEUE_DEPTH, "gauge",
+              "Texts waiting for the embedding model: the autoscaling signal."),
+    MetricDef(GEMINI_TOKENS_TOTAL, "counter",
+              "Gemini tokens billed, from usage_metadata: input (prompt), output "
+              "(candidates) and thinking (billed at the output price).",
+              {"type": TOKEN_TYPES, "model": ()}),
+    MetricDef(GEMINI_CALLS_TOTAL, "counter",
+              "Gemini generateContent calls (every attempt, retries included), by outcome.",
+              {"outcome": GEMINI_OUTCOMES, "model": ()}),
+    MetricDef(GEMINI_RETRIES_TOTAL, "counter",
+              "Gemini calls repeated after a failed attempt, by the failure.",
+              {"reason": RETRY_REASONS}),
+    MetricDef(GEMINI_WASTED_TOKENS_TOTAL, "counter",
+              "Tokens billed for Gemini answers that were thrown away (unparseable or "
+              "empty). Token efficiency = 1 - wasted / used.", {"reason": WASTE_REASONS}),
+    MetricDef(HEALTH_STATUS, "gauge",
+              "1 when a component passes its health check, 0 when it fails.",
+              {"component": HEALTH_COMPONENTS}),
+    MetricDef(BUILD_INFO, "gauge", "Always 1; labels name the running build and models.",
+              {"version": (), "embedding_model": (), "llm_model": (), "device": ()}),
+    MetricDef(CATALOGUE_DISCLOSURES, "gauge",
+              "Disclosures indexed in the vector store, by framework.", {"framework": FRAMEWORKS}),
+    MetricDef(GPU_DEVICES, "gauge", "GPUs the service sees (0 on a CPU host)."),
+    MetricDef(GPU_UTILIZATION, "gauge", "GPU utilization (0..1), by device index.",
+              {"gpu": ()}),
+    MetricDef(GPU_MEMORY_USED, "gauge", "GPU memory in use, by device index.", {"gpu": ()}),
+    MetricDef(GPU_MEMORY_TOTAL, "gauge", "GPU memory installed, by device index.", {"gpu": ()}),
+)
+
+BY_NAME: dict[str, MetricDef] = {m.name: m for m in CATALOGUE}
+
+
+def exposed_series_names() -> set[str]:
+    return {s for m in CATALOGUE for s in m.series_names}
+
+
+def _base_name(name: str) -> str:
+    return name[: -len("_total")] if name.endswith("_total") else name
+
+
+class Metrics:
+    """The live metric objects, bound to one registry (one per app instance)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, model: str = "") -> None:
+        self.registry = registry or CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self._objects: dict[str, Counter | Gauge | Histogram] = {}
+        for m in CATALOGUE:
+            self._objects[m.name] = self._create(m)
+        self._initialise_children(model)
+
+    def _create(self, m: MetricDef):
+        labels = list(m.labels)
+        if m.kind == "counter":
+            return Counter(_base_name(m.name), m.help, labels, registry=self.registry)
+        if m.kind == "gauge":
+            return Gauge(m.name, m.help, labels, registry=self.registry)
+        return Histogram(m.name, m.help, labels, registry=self.registry, buckets=m.buckets)
+
+    def _initialise_children(self, model: str) -> None:
+        for m in CATALOGUE:
+            if not m.labels:
+                continue
+            values = [vals if vals else ((model,) if name == "model" else ())
+                      for name, vals in m.labels.items()]
+            if any(not v for v in values):
+                continue  # open labels (gpu index, build info) appear when known
+            for combo in product(*values):
+                self._objects[m.name].labels(*combo)
+
+    def __getitem__(self, name: str):
+        return self._objects[name]
+
+    # Short, typed accessors for the hot paths.
+    @property
+    def requests(self) -> Counter: return self._objects[REQUESTS_TOTAL]
+    @property
+    def rejected(self) -> Counter: return self._objects[REJECTED_REQUESTS_TOTAL]
+    @property
+    def request_duration(self) -> Histogram: return self._objects[REQUEST_DURATION]
+    @property
+    def stage_duration(self) -> Histogram: return self._objects[STAGE_DURATION]
+    @property
+    def in_progress(self) -> Gauge: return self._objects[IN_PROGRESS]
+    @property
+    def framework_requests(self) -> Counter: return self._objects[FRAMEWORK_REQUESTS_TOTAL]
+    @property
+    def matches(self) -> Counter: return self._objects[MATCHES_TOTAL]
+    @property
+    def match_results(self) -> Counter: return self._objects[MATCH_RESULTS_TOTAL]
+    @property
+    def confidence(self) -> Histogram: return self._objects[CONFIDENCE]
+    @property
+    def json_parse(self) -> Counter: return self._objects[JSON_PARSE_TOTAL]
+    @property
+    def fallbacks(self) -> Counter: return self._objects[FALLBACKS_TOTAL]
+    @property
+    def errors(self) -> Counter: return self._objects[ERRORS_TOTAL]
+    @property
+    def duplicates(self) -> Counter: return self._objects[DUPLICATE_REQUESTS_TOTAL]
+    @property
+    def similarity(self) -> Histogram: return self._objects[VECTOR_SIMILARITY]
+    @property
+    def batch_size(self) -> Histogram: return self._objects[EMBEDDING_BATCH_SIZE]
+    @property
+    def queue_depth(self) -> Gauge: return self._objects[EMBEDDING_QUEUE_DEPTH]
+    @property
+    def tokens(self) -> Counter: return self._objects[GEMINI_TOKENS_TOTAL]
+    @property
+    def gemini_calls(self) -> Counter: return self._objects[GEMINI_CALLS_TOTAL]
+    @property
+    def gemini_retries(self) -> Counter: return self._objects[GEMINI_RETRIES_TOTAL]
+    @property
+    def wasted_tokens(self) -> Counter: return self._objects[GEMINI_WASTED_TOKENS_TOTAL]
+    @property
+    def health(self) -> Gauge: return self._objects[HEALTH_STATUS]
+    @property
+    def build_info(self) -> Gauge: return self._objects[BUILD_INFO]
+    @property
+    def catalogue_size(self) -> Gauge: return self._objects[CATALOGUE_DISCLOSURES]
+    @property
+    def gpu_devices(self) -> Gauge: return self._objects[GPU_DEVICES]
+    @property
+    def gpu_utilization(self) -> Gauge: return self._objects[GPU_UTILIZATION]
+    @property
+    def gpu_memory_used(self) -> Gauge: return self._objects[GPU_MEMORY_USED]
+    @property
+    def gpu_memory_total(self) -> Gauge: return self._objects[GPU_MEMORY_TOTAL]
