@@ -29,7 +29,7 @@ STAGES = ("embedding", "vector_search", "llm", "json_parsing")
 REJECT_REASONS = (
     "empty_text", "text_too_long", "unknown_framework", "top_k_out_of_range",
     "invalid_json", "invalid_request", "unsupported_media_type", "body_too_large",
-    "rate_limited", "overloaded",
+    "rate_limited",
 )
 MATCH_RESULTS = ("matched", "unmatched")
 JSON_PARSE_RESULTS = ("valid", "repaired", "failed")

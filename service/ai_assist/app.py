@@ -1,0 +1,314 @@
+"""The FastAPI application: routes, lifespan (load the model, build the index) and the
+wiring of settings, telemetry and the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ai_assist.config import Settings
+from ai_assist.errors import AIAssistError, GeminiAPIError
+from ai_assist.health import GeminiOutcomes, HealthChecker
+from ai_assist.mapping.catalogue import Disclosure, counts_by_framework, load_catalogue
+from ai_assist.mapping.embedding import EmbeddingModel, MicroBatcher
+from ai_assist.mapping.pipeline import MappingResult, Pipeline, as_internal, trace_exemplar
+from ai_assist.mapping.vector_store import VectorStore
+from ai_assist.ratelimit import RateLimiter
+from ai_assist.rejections import RequestRejected, validate_map_request
+from ai_assist.schemas import ErrorBody, HealthResponse, MapRequest, MapResponse, MatchOut
+from ai_assist.telemetry import tracing
+from ai_assist.telemetry.gpu import GPUSampler
+from ai_assist.telemetry.logging import configure_logging, get_logger
+from ai_assist.telemetry.metrics import Metrics
+from ai_assist.telemetry.middleware import RequestContextMiddleware
+
+BACKGROUND_INTERVAL_S = 15
+log = get_logger("ai_assist.app")
+tracer = trace.get_tracer("ai_assist.app")
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    metrics: Metrics
+    limiter: RateLimiter
+    gemini_outcomes: GeminiOutcomes = field(default_factory=GeminiOutcomes)
+    catalogue: tuple[Disclosure, ...] = ()
+    model: EmbeddingModel | None = None
+    store: VectorStore | None = None
+    batcher: MicroBatcher | None = None
+    pipeline: Pipeline | None = None
+    gpu: GPUSampler | None = None
+    ready: bool = False
+    startup_error: str | None = None
+
+
+def _error(status: int, reason: str, message: str, request_id: str,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorBody(error=reason, message=message, request_id=request_id)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+async def _start(state: ServiceState) -> None:
+    """Load the model and build the index without holding up the HTTP server."""
+    settings, metrics = state.settings, state.metrics
+    try:
+        started = time.perf_counter()
+        state.catalogue = load_catalogue()
+        state.model = await asyncio.to_thread(EmbeddingModel, settings.embedding_model,
+                                              settings.embedding_device)
+        store = await asyncio.to_thread(VectorStore, settings.chroma_path)
+        await asyncio.to_thread(store.build, state.catalogue, state.model)
+        state.store = store
+        state.batcher = MicroBatcher(state.model, metrics, settings.embedding_max_batch,
+                                     settings.embedding_max_wait_ms,
+                                     settings.embedding_queue_size)
+        state.batcher.start()
+        mapper = None
+        if settings.llm_configured:
+            from ai_assist.mapping.llm import GeminiMapper
+
+            mapper = GeminiMapper(settings, metrics)
+        state.pipeline = Pipeline(settings, metrics, state.batcher, store, mapper)
+        for framework, count in counts_by_framework(state.catalogue).items():
+            metrics.catalogue_size.labels(framework).set(count)
+        metrics.build_info.labels(settings.version, settings.embedding_model,
+                                  settings.gemini_model if mapper else "none",
+                                  state.model.device).set(1)
+        state.ready = True
+        log.info("service_ready", disclosures=len(state.catalogue), device=state.model.device,
+                 index_rebuilt=store.rebuilt, llm=bool(mapper),
+                 startup_s=round(time.perf_counter() - started, 2))
+    except Exception as exc:
+        error = as_internal(exc)
+        state.startup_error = f"{error.error_type}: {error}"
+        metrics.errors.labels(error.error_type, error.severity).inc()
+        log.critical("service_start_failed", error_type=error.error_type,
+                     severity=error.severity, exc_info=exc)
+
+
+async def _background(state: ServiceState, checker: HealthChecker) -> None:
+    while True:
+        if state.gpu:
+            state.gpu.sample()
+        if state.ready:
+            try:
+                await checker.check()
+            except Exception as exc:  # never let the sampler die
+                log.warning("health_sample_failed", exc_info=exc)
+        await asyncio.sleep(BACKGROUND_INTERVAL_S)
+
+
+def create_app(settings: Settings | None = None, *, registry: CollectorRegistry | None = None,
+               span_processors: tuple = ()) -> FastAPI:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format, settings.environment,
+                      settings.version)
+    tracing.install(tracing.build_tracer_provider(
+        settings.tracing_enabled, settings.otlp_endpoint, settings.environment,
+        settings.version, tuple(span_processors)))
+    metrics = Metrics(registry, model=settings.gemini_model)
+    state = ServiceState(settings, metrics,
+                         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst))
+    checker = HealthChecker(state)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        log.info("service_starting", settings=settings.redacted())
+        state.gpu = GPUSampler(metrics)
+        starter = asyncio.create_task(_start(state))
+        background = asyncio.create_task(_background(state, checker))
+        yield
+        for task in (starter, background):
+            task.cancel()
+        if state.batcher:
+            await state.batcher.stop()
+        if state.store:
+            state.store.close()
+        trace.get_tracer_provider().target.shutdown()  # type: ignore[attr-defined]
+        log.info("service_stopped")
+
+    app = FastAPI(
+        title="AI Assist",
+        version=settings.version,
+        summary="Maps ESG report passages to GRI, SASB, TCFD and ESRS disclosures.",
+        description="E5 / MiniLM embedding, ChromaDB vector search over the disclosure "
+                    "catalogue, Gemini 2.5 Flash choosing and explaining the matches, with "
+                    "JSON repair, retries and an embedding-only fallback. Instrumented with "
+                    "Prometheus metrics (/metrics), JSON logs and OpenTelemetry traces.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    def count_rejection(rejection: RequestRejected) -> None:
+        metrics.requests.labels("rejected").inc()
+        metrics.rejected.labels(rejection.reason).inc()
+        log.warning("request_rejected", reason=rejection.reason, message=rejection.message,
+                    status=rejection.status)
+
+    app.state.on_rejected = count_rejection
+
+    def reject(rejection: RequestRejected, request_id: str) -> JSONResponse:
+        count_rejection(rejection)
+        return _error(rejection.status, rejection.reason, rejection.message, request_id,
+                      rejection.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, "http_error", str(exc.detail),
+                      request.state.request_id, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        return _error(422, "invalid_request", str(exc.errors()[:3]), request.state.request_id)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        error = as_internal(exc)
+        metrics.errors.labels(error.error_type, error.severity).inc()
+        log.error("unhandled_exception", error_type=error.error_type, severity=error.severity,
+                  exc_info=exc)
+        return _error(500, "internal_error", "internal error; see the logs for request id",
+                      request.state.request_id)
+
+    error_responses = {
+        400: {"model": ErrorBody, "description": "Body is not valid JSON (invalid_json)."},
+        413: {"model": ErrorBody, "description": "Text or body too large (text_too_long, "
+                                                 "body_too_large)."},
+        415: {"model": ErrorBody, "description": "Content-Type is not application/json."},
+        422: {"model": ErrorBody, "description": "Invalid field: empty_text, "
+                                                 "unknown_framework, top_k_out_of_range, "
+                                                 "invalid_request."},
+        429: {"model": ErrorBody, "description": "Rate limited; see Retry-After."},
+        502: {"model": ErrorBody, "description": "Gemini failed and the fallback is off."},
+        503: {"model": ErrorBody, "description": "Warming up, overloaded or a dependency "
+                                                 "is down; see Retry-After."},
+    }
+
+    @app.post("/v1/esg/map", response_model=MapResponse, responses=error_responses,
+              tags=["mapping"], summary="Map a report passage to ESG disclosures",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": MapRequest.model_json_schema()}}}})
+    async def map_esg(request: Request) -> Response:
+        request_id = request.state.request_id
+        try:
+            client = request.headers.get("x-client-id") or (
+                request.client.host if request.client else "unknown")
+            wait = state.limiter.acquire(client[:128])
+            if wait:
+                raise RequestRejected("rate_limited", f"rate limit of "
+                                      f"{settings.rate_limit_per_minute}/min exceeded for "
+                                      f"this client; retry later", 429,
+                                      {"Retry-After": RateLimiter.retry_after(wait)})
+            content_type = request.headers.get("content-type", "")
+            if content_type.split(";")[0].strip().lower() != "application/json":
+                raise RequestRejected("unsupported_media_type", f"Content-Type must be "
+                                      f"application/json, not {content_type or 'missing'!r}",
+                                      415)
+            try:
+                payload = json.loads(await request.body())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise RequestRejected("invalid_json", f"body is not valid JSON: {exc}",
+                                      400) from None
+            try:
+                body = MapRequest.model_validate(payload)
+            except ValidationError as exc:
+                raise RequestRejected("invalid_request", _describe(exc)) from None
+            text, frameworks = validate_map_request(body, settings)
+        except RequestRejected as rejection:
+            return reject(rejection, request_id)
+        if not state.ready:
+            message = state.startup_error or "warming up: the model and index are loading"
+            return _error(503, "not_ready", message, request_id, {"Retry-After": "5"})
+
+        structlog.contextvars.bind_contextvars(company_id=body.company_id,
+                                               user_id=body.user_id)
+        span = trace.get_current_span()
+        for key, value in (("enduser.id", body.user_id), ("esg.company_id", body.company_id)):
+            if value:
+                span.set_attribute(key, value)
+        metrics.in_progress.inc()
+        start = time.perf_counter()
+        status = "error"
+        try:
+            with tracer.start_as_current_span("esg_mapping"):
+                result: MappingResult = await state.pipeline.run(text, frameworks, body.top_k)
+            status = "fallback" if result.fallback_used else "success"
+            if state.pipeline.mapper is not None:
+                state.gemini_outcomes.record(not result.fallback_used)
+        except AIAssistError as error:
+            if isinstance(error, GeminiAPIError):
+                state.gemini_outcomes.record(False)  # already counted by the pipeline
+            else:
+                state.pipeline.record_error(error)
+            headers = {"Retry-After": "1"} if error.http_status == 503 else None
+            return _error(error.http_status, error.error_type, str(error), request_id, headers)
+        finally:
+            metrics.in_progress.dec()
+            metrics.request_duration.labels(status).observe(time.perf_counter() - start,
+                                                            exemplar=trace_exemplar())
+            metrics.requests.labels(status).inc()
+        response = MapResponse(
+            request_id=request_id, average_confidence=result.average_confidence,
+            fallback_used=result.fallback_used, fallback_reason=result.fallback_reason,
+            model=result.model,
+            matches=[MatchOut(framework=m.framework, disclosure_id=m.disclosure_id,
+                              title=m.title, confidence=m.confidence, rationale=m.rationale)
+                     for m in result.matches])
+        return JSONResponse(response.model_dump())
+
+    @app.get("/health", response_model=HealthResponse, tags=["health"],
+             summary="Component health (200 healthy or degraded, 503 unhealthy)",
+             responses={503: {"model": HealthResponse}})
+    async def health() -> JSONResponse:
+        if not state.ready:
+            return JSONResponse({"status": "unhealthy", "checks": {}, "version":
+                                 settings.version, "detail": state.startup_error or
+                                 "starting"}, status_code=503)
+        report = await checker.check()
+        return JSONResponse(report.model_dump(),
+                            status_code=503 if report.status == "unhealthy" else 200)
+
+    @app.get("/livez", tags=["health"], summary="Liveness: the process answers")
+    async def livez() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: model loaded and index built",
+             responses={503: {"description": "still loading, or start-up failed"}})
+    async def readyz() -> PlainTextResponse:
+        if state.ready:
+            return PlainTextResponse("ready")
+        return PlainTextResponse(state.startup_error or "starting", status_code=503)
+
+    @app.get("/metrics", tags=["telemetry"], summary="Prometheus metrics (OpenMetrics "
+                                                     "with exemplars when asked)")
+    async def metrics_endpoint(request: Request) -> Response:
+        if not settings.metrics_enabled:
+            return _error(404, "metrics_disabled", "AI_ASSIST_METRICS_ENABLED=false",
+                          request.state.request_id)
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(metrics.registry), media_type=content_type)
+
+    return app

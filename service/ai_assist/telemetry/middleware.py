@@ -1,0 +1,109 @@
+"""The request middleware (pure ASGI): request id, server span, log context, body limit,
+and one access log line per request."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ai_assist.telemetry.logging import get_logger
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_QUIET_PATHS = ("/metrics", "/livez", "/readyz")
+
+tracer = trace.get_tracer("ai_assist.http")
+log = get_logger("ai_assist.http")
+
+
+def request_id_from(headers: dict[str, str]) -> str:
+    """The caller's X-Request-ID when it is sane (bounded, plain charset), else a new one."""
+    incoming = headers.get(REQUEST_ID_HEADER, "")
+    return incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(self, app, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        request_id = request_id_from(headers)
+        scope.setdefault("state", {})["request_id"] = request_id
+        method, path = scope["method"], scope["path"]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        status_holder = {"status": 500}
+        received = 0
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        start = time.perf_counter()
+        context = propagate.extract(headers)
+        with tracer.start_as_current_span(f"{method} {path}", context=context,
+                                          kind=SpanKind.SERVER) as span:
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("url.path", path)
+            span.set_attribute("request.id", request_id)
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                await self._too_large(send_with_id, request_id, scope)
+            else:
+                try:
+                    await self.app(scope, counting_receive, send_with_id)
+                except BodyTooLarge:
+                    await self._too_large(send_with_id, request_id, scope)
+            status = status_holder["status"]
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            if path not in _QUIET_PATHS:
+                log.info("request_completed", method=method, path=path, status=status,
+                         duration_ms=round((time.perf_counter() - start) * 1000, 2))
+        structlog.contextvars.clear_contextvars()
+
+    async def _too_large(self, send, request_id: str, scope) -> None:
+        from ai_assist.rejections import RequestRejected
+
+        hook = scope.get("app") and getattr(scope["app"].state, "on_rejected", None)
+        rejection = RequestRejected("body_too_large", f"request body is larger than "
+                                    f"{self.max_body_bytes} bytes", status=413)
+        if hook and scope["path"].startswith("/v1/esg/map"):
+            hook(rejection)
+        import json
+
+        body = json.dumps({"error": rejection.reason, "message": rejection.message,
+                           "request_id": request_id}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

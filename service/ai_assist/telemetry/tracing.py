@@ -1,0 +1,70 @@
+"""OpenTelemetry tracing. A TracerProvider is always installed so that spans (and the
+trace ids in logs and exemplars) exist with tracing on or off; AI_ASSIST_TRACING_ENABLED
+only adds the OTLP exporter. The code path is the same either way."""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanProcessor
+
+from ai_assist.telemetry.logging import SERVICE_NAME
+
+
+def build_tracer_provider(enabled: bool, otlp_endpoint: str, environment: str,
+                          version: str, extra_processors: tuple[SpanProcessor, ...] = ()
+                          ) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({
+        "service.name": SERVICE_NAME,
+        "service.version": version,
+        "deployment.environment": environment,
+    }))
+    if enabled:
+        provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(otlp_endpoint)))
+    for processor in extra_processors:
+        provider.add_span_processor(processor)
+    return provider
+
+
+def _otlp_exporter(endpoint: str) -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+
+
+_installed: TracerProvider | None = None
+
+
+def install(provider: TracerProvider) -> None:
+    """Make `provider` the global one. The OTel API allows setting it once per process,
+    so later apps in the same process (tests) swap the delegate of the first."""
+    global _installed
+    if _installed is None:
+        trace.set_tracer_provider(_ProxyProvider(provider))
+        _installed = provider
+    trace.get_tracer_provider().target = provider  # type: ignore[attr-defined]
+
+
+class _ProxyProvider(trace.TracerProvider):
+    def __init__(self, target: TracerProvider) -> None:
+        self.target = target
+
+    def get_tracer(self, *args, **kwargs):
+        return _ProxyTracer(self, args, kwargs)
+
+
+class _ProxyTracer(trace.Tracer):
+    """Resolves the provider at span start, so module-level tracers follow `install`."""
+
+    def __init__(self, proxy: _ProxyProvider, args, kwargs) -> None:
+        self._proxy, self._args, self._kwargs = proxy, args, kwargs
+
+    def _tracer(self):
+        return self._proxy.target.get_tracer(*self._args, **self._kwargs)
+
+    def start_span(self, *args, **kwargs):
+        return self._tracer().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args, **kwargs):
+        return self._tracer().start_as_current_span(*args, **kwargs)

@@ -1,0 +1,147 @@
+"""Start the service and the Gemini emulator as real processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_DIR = ROOT / "service"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1):
+    """Poll `check` until it returns a truthy value, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # not up yet
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout:.0f} s (last error: {last_error})")
+
+
+class Process:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path,
+                 url: str) -> None:
+        self.name, self.url, self.log_path = name, url, log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=ROOT)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _python_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_ASSIST_")}
+    env.update({"PYTHONPATH": f"{SERVICE_DIR}{os.pathsep}{ROOT}", "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"})
+    env.update(extra)
+    return env
+
+
+class Emulator(Process):
+    def configure(self, **config) -> dict:
+        response = requests.post(f"{self.url}/_emulator/config", json=config, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/_emulator/reset", timeout=5).raise_for_status()
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/_emulator/stats", timeout=5).json()
+
+
+def start_emulator(log_dir: Path, *args: str) -> Emulator:
+    port = free_port()
+    emulator = Emulator("gemini-emulator",
+                        [sys.executable, "-m", "gemini_emulator", "--host", "127.0.0.1",
+                         "--port", str(port), *args],
+                        _python_env({}), log_dir / f"emulator-{port}.log",
+                        f"http://127.0.0.1:{port}")
+    try:
+        wait_until(lambda: _get_ok(f"{emulator.url}/healthz") or _dead(emulator), 30,
+                   "emulator /healthz")
+    except Exception:
+        emulator.stop()
+        raise
+    return emulator
+
+
+class Service(Process):
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.url}/metrics"
+
+    @property
+    def target(self) -> str:
+        return self.url.removeprefix("http://")
+
+    def log_lines(self) -> list[str]:
+        return [line for line in self.log_text().splitlines() if line.strip()]
+
+
+def start_service(log_dir: Path, env: dict[str, str], ready_timeout: float = 120) -> Service:
+    """The real service (`python -m ai_assist`), polled until /readyz answers 200."""
+    port = free_port()
+    chroma = env.get("AI_ASSIST_CHROMA_PATH", str(log_dir / f"chroma-{port}"))
+    service = Service("ai-assist", [sys.executable, "-m", "ai_assist"],
+                      _python_env({"AI_ASSIST_PORT": str(port), "AI_ASSIST_HOST": "127.0.0.1",
+                                   "AI_ASSIST_CHROMA_PATH": chroma, **env}),
+                      log_dir / f"service-{port}.log", f"http://127.0.0.1:{port}")
+    try:
+        wait_until(lambda: _get_ok(f"{service.url}/readyz") or _dead(service), ready_timeout,
+                   "service /readyz")
+    except Exception:
+        print(service.log_text()[-4000:])
+        service.stop()
+        raise
+    return service
+
+
+def _get_ok(url: str) -> bool:
+    return requests.get(url, timeout=2).status_code == 200
+
+
+def _dead(process: Process) -> bool:
+    if not process.alive():
+        raise RuntimeError(f"{process.name} exited with {process.proc.returncode}:\n"
+                           f"{process.log_text()[-3000:]}")
+    return False
