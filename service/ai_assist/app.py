@@ -121,13 +121,14 @@ async def _background(state: ServiceState, checker: HealthChecker) -> None:
 
 
 def create_app(settings: Settings | None = None, *, registry: CollectorRegistry | None = None,
-               span_processors: tuple = ()) -> FastAPI:
+               span_processors: tuple = (), log_stream=None) -> FastAPI:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format, settings.environment,
-                      settings.version)
-    tracing.install(tracing.build_tracer_provider(
+                      settings.version, stream=log_stream)
+    provider = tracing.build_tracer_provider(
         settings.tracing_enabled, settings.otlp_endpoint, settings.environment,
-        settings.version, tuple(span_processors)))
+        settings.version, tuple(span_processors))
+    previous_provider = tracing.install(provider)
     metrics = Metrics(registry, model=settings.gemini_model)
     state = ServiceState(settings, metrics,
                          RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst))
@@ -146,8 +147,8 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             await state.batcher.stop()
         if state.store:
             state.store.close()
-        trace.get_tracer_provider().target.shutdown()  # type: ignore[attr-defined]
         log.info("service_stopped")
+        tracing.uninstall(provider, previous_provider)
 
     app = FastAPI(
         title="AI Assist",

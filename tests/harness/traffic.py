@@ -108,3 +108,12 @@ def drive_errors(base_url: str, tally: Tally, count: int = 3) -> Tally:
         _classify(tally, map_request(base_url, text))
     tally.finished_at = time.time()
     return tally
+
+
+def burst(base_url: str, tally: Tally, requests_sent: int) -> Tally:
+    """Back-to-back requests from one client, to reach the rate limiter."""
+    for _ in range(requests_sent):
+        _classify(tally, map_request(base_url, "Board oversight of climate-related risks",
+                                     client_id="burst"))
+    tally.finished_at = time.time()
+    return tally

@@ -36,14 +36,26 @@ def _otlp_exporter(endpoint: str) -> SpanExporter:
 _installed: TracerProvider | None = None
 
 
-def install(provider: TracerProvider) -> None:
-    """Make `provider` the global one. The OTel API allows setting it once per process,
-    so later apps in the same process (tests) swap the delegate of the first."""
+def install(provider: TracerProvider) -> TracerProvider | None:
+    """Make `provider` the global one and return the one it replaces. The OTel API allows
+    setting the global provider once per process, so a proxy is set once and later apps in
+    the same process (tests) swap its target."""
     global _installed
     if _installed is None:
         trace.set_tracer_provider(_ProxyProvider(provider))
         _installed = provider
-    trace.get_tracer_provider().target = provider  # type: ignore[attr-defined]
+        return None
+    proxy = trace.get_tracer_provider()
+    previous, proxy.target = proxy.target, provider  # type: ignore[attr-defined]
+    return previous
+
+
+def uninstall(provider: TracerProvider, previous: TracerProvider | None) -> None:
+    """Flush and stop `provider`; give the global slot back to `previous`."""
+    provider.shutdown()
+    proxy = trace.get_tracer_provider()
+    if previous is not None and getattr(proxy, "target", None) is provider:
+        proxy.target = previous
 
 
 class _ProxyProvider(trace.TracerProvider):

@@ -1,0 +1,196 @@
+"""Shared fixtures: the real Gemini emulator, the service in-process (served over real
+HTTP by uvicorn, with spans and logs captured), and the stack with traffic."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import requests
+import uvicorn
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ai_assist.app import create_app
+from ai_assist.config import Settings
+from tests.harness.processes import free_port, start_emulator, wait_until
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory):
+    emulator = start_emulator(tmp_path_factory.mktemp("emulator"))
+    yield emulator
+    emulator.stop()
+
+
+class LogSink:
+    """A thread-safe stream that keeps every line the service logs."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def write(self, data: str) -> int:
+        with self._lock:
+            self._partial += data
+            *complete, self._partial = self._partial.split("\n")
+            self.lines.extend(line for line in complete if line)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass
+class LiveService:
+    url: str
+    app: object
+    spans: InMemorySpanExporter
+    logs: LogSink
+
+    @property
+    def state(self):
+        return self.app.state.service
+
+    @property
+    def settings(self) -> Settings:
+        return self.state.settings
+
+    def sample(self, name: str, **labels) -> float:
+        value = self.state.metrics.registry.get_sample_value(name, labels or None)
+        return 0.0 if value is None else value
+
+
+def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def make_settings(tmp_path: Path, emulator_url: str, **overrides) -> Settings:
+    base = Settings(gemini_base_url=emulator_url, chroma_path=str(tmp_path / "chroma"),
+                    llm_timeout_s=1.0, llm_backoff_s=0.01, rate_limit_per_minute=0,
+                    embedding_max_wait_ms=2)
+    return replace(base, **overrides)
+
+
+@contextmanager
+def running_service(tmp_path: Path, emulator_url: str, **overrides):
+    """The service app in this process, served over real HTTP, spans and logs captured.
+
+    Logging and the tracer provider are process-wide, so the most recently started app
+    owns them: a test that reads logs or spans uses the app it started itself."""
+    spans = InMemorySpanExporter()
+    logs = LogSink()
+    app = create_app(make_settings(tmp_path, emulator_url, **overrides),
+                     span_processors=(SimpleSpanProcessor(spans),), log_stream=logs)
+    port = free_port()
+    server, thread = serve(app, port)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready():
+        if app.state.service.startup_error:
+            pytest.fail(app.state.service.startup_error)
+        return requests.get(f"{url}/readyz", timeout=2).status_code == 200
+
+    try:
+        wait_until(ready, 120, "service ready")
+        yield LiveService(url, app, spans, logs)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="session")
+def live_service(emulator, tmp_path_factory):
+    with running_service(tmp_path_factory.mktemp("service"), emulator.url) as service:
+        yield service
+
+
+STACK_SCRAPE_INTERVAL_S = 1.0
+# Fixed token counts from the emulator, so the token panels have a known truth.
+STACK_USAGE = {"prompt_tokens": 1500, "candidates_tokens": 300, "thoughts_tokens": 120}
+
+
+@dataclass
+class StackWithTraffic:
+    prom: object  # tests.harness.prom.PromHandle
+    traffic: object  # tests.harness.traffic.Tally
+    scrape_interval_s: float
+    window_s: float  # a range that covers all the traffic
+    query_time: float  # when every request of the traffic is in Prometheus
+    log_lines: list[str]
+    services: list
+    emulator: object
+
+    def query(self, expr: str) -> list:
+        return self.prom.query(expr, time=self.query_time)
+
+
+def _service_total(service, name: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(service.metrics_url, timeout=10).text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name)
+
+
+@pytest.fixture(scope="session")
+def stack_with_traffic(tmp_path_factory):
+    """Two service processes (fallback on, fallback off) behind one emulator, a real
+    Prometheus scraping both every second with the generated rules, and a traffic mix
+    that reaches every path. Yields once Prometheus holds every request."""
+    from tests.harness.processes import start_service
+    from tests.harness.prom import start_prometheus
+    from tests.harness.traffic import Tally, burst, drive_errors, drive_mix, send_bad_requests
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path_factory.mktemp("stack")
+    emulator = start_emulator(work)
+    emulator.configure(usage=STACK_USAGE)
+    common = {"AI_ASSIST_GEMINI_BASE_URL": emulator.url, "AI_ASSIST_LLM_TIMEOUT_S": "1",
+              "AI_ASSIST_LLM_BACKOFF_S": "0.01", "AI_ASSIST_CHROMA_PATH": str(work / "chroma")}
+    services = []
+    prom = None
+    try:
+        services.append(start_service(work, {**common, "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0"}))
+        services.append(start_service(work, {**common, "AI_ASSIST_FALLBACK_ENABLED": "false",
+                                             "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "60",
+                                             "AI_ASSIST_RATE_LIMIT_BURST": "3"}))
+        rules = sorted((root / "prometheus" / "rules").glob("*.yml"))
+        prom = start_prometheus(work, [s.target for s in services], rule_files=rules,
+                                scrape_interval=f"{STACK_SCRAPE_INTERVAL_S:g}s",
+                                evaluation_interval=f"{STACK_SCRAPE_INTERVAL_S:g}s")
+        # Prometheus must have seen the zeroes before the traffic, so rates start at 0.
+        wait_until(lambda: len(prom.query("esg_mapping_requests_total")) >= 8, 60,
+                   "first scrape of both services")
+        tally = Tally()
+        full, degraded = services
+        drive_mix(full.url, tally)
+        send_bad_requests(full.url, tally)
+        drive_errors(degraded.url, tally)
+        burst(degraded.url, tally, requests_sent=6)  # past its rate limit of 3
+        tally.finished_at = time.time()
+        expected = sum(_service_total(s, "esg_mapping_requests_total") for s in services)
+        wait_until(lambda: sum(v for _, v in prom.query("sum(esg_mapping_requests_total)"))
+                   == expected, 30, "Prometheus holding every request")
+        query_time = time.time()
+        wait_until(lambda: prom.query("ai_assist:error_rate:5m"), 30, "recording rules")
+        yield StackWithTraffic(
+            prom=prom, traffic=tally, scrape_interval_s=STACK_SCRAPE_INTERVAL_S,
+            window_s=float(int(query_time - tally.started_at) + 10), query_time=query_time,
+            log_lines=[line for s in services for line in s.log_lines()],
+            services=services, emulator=emulator)
+    finally:
+        if prom is not None:
+            prom.stop()
+        for service in services:
+            service.stop()
+        emulator.stop()
