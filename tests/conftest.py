@@ -116,7 +116,7 @@ def live_service(emulator, tmp_path_factory):
 
 STACK_SCRAPE_INTERVAL_S = 1.0
 # Fixed token counts from the emulator, so the token panels have a known truth.
-STACK_USAGE = {"prompt_tokens": 1500, "candidates_tokens": 300, "thoughts_tokens": 120}
+STACK_USAGE = {"prompt_tokens": 1500, "output_tokens": 300, "thinking_tokens": 120}
 
 
 @dataclass
@@ -154,7 +154,7 @@ def stack_with_traffic(tmp_path_factory):
     root = Path(__file__).resolve().parents[1]
     work = tmp_path_factory.mktemp("stack")
     emulator = start_emulator(work)
-    emulator.configure(usage=STACK_USAGE)
+    emulator.configure(**STACK_USAGE)
     common = {"AI_ASSIST_GEMINI_BASE_URL": emulator.url, "AI_ASSIST_LLM_TIMEOUT_S": "1",
               "AI_ASSIST_LLM_BACKOFF_S": "0.01", "AI_ASSIST_CHROMA_PATH": str(work / "chroma")}
     services = []
@@ -171,7 +171,9 @@ def stack_with_traffic(tmp_path_factory):
         # Prometheus must have seen the zeroes before the traffic, so rates start at 0.
         wait_until(lambda: len(prom.query("esg_mapping_requests_total")) >= 8, 60,
                    "first scrape of both services")
-        tally = Tally()
+        tally = Tally(tokens_per_call={"input": STACK_USAGE["prompt_tokens"],
+                                       "output": STACK_USAGE["output_tokens"],
+                                       "thinking": STACK_USAGE["thinking_tokens"]})
         full, degraded = services
         drive_mix(full.url, tally)
         send_bad_requests(full.url, tally)

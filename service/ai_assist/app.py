@@ -4,6 +4,7 @@ wiring of settings, telemetry and the pipeline."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from contextlib import asynccontextmanager
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             task.cancel()
         if state.batcher:
             await state.batcher.stop()
+        if state.pipeline and state.pipeline.mapper is not None:
+            await state.pipeline.mapper.aclose()
         if state.store:
             state.store.close()
         log.info("service_stopped")
@@ -159,6 +162,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
                     "JSON repair, retries and an embedding-only fallback. Instrumented with "
                     "Prometheus metrics (/metrics), JSON logs and OpenTelemetry traces.",
         lifespan=lifespan,
+        **_without_native_telemetry(),
     )
     app.state.service = state
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -313,3 +317,12 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         return Response(encoder(metrics.registry), media_type=content_type)
 
     return app
+
+
+def _without_native_telemetry() -> dict:
+    """FastAPI 0.16x traces requests itself; the request middleware already owns the
+    server span (it also carries the request id), so a second one would split the tree."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False,
+                          "operation_spans": False}}

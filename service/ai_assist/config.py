@@ -102,6 +102,8 @@ class Settings:
                     values[f.name] = float(raw)
                 else:
                     values[f.name] = raw
+            except SettingsError:
+                raise
             except ValueError as exc:
                 raise SettingsError(f"{name}={raw!r}: expected {f.type}") from exc
         settings = cls(**values)

@@ -23,6 +23,7 @@ class Tally:
     rejected_reasons: Counter = field(default_factory=Counter)
     fallback_reasons: Counter = field(default_factory=Counter)
     matches_by_framework: Counter = field(default_factory=Counter)
+    tokens_per_call: dict[str, int] = field(default_factory=dict)  # what the emulator bills
     started_at: float = 0.0
     finished_at: float = 0.0
 

@@ -12,6 +12,7 @@ import logging
 import sys
 
 import structlog
+import structlog.tracebacks
 from opentelemetry import trace
 
 SERVICE_NAME = "ai-assist"
@@ -58,7 +59,9 @@ def configure_logging(level: str, fmt: str, environment: str, version: str,
     ]
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
-        tail = [structlog.processors.dict_tracebacks]
+        # No locals in tracebacks: they would carry the submitted text into the logs.
+        tail = [structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False))]
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
         tail = []
