@@ -1,0 +1,140 @@
+"""AI Assist - Cost Optimization: the plan's dashboard 3, with data-driven advice."""
+
+from __future__ import annotations
+
+from ai_assist.pricing import PRICES
+
+from alerting.thresholds import BY_KEY
+from dashboards.lib import queries as Q
+from dashboards.lib.layout import dashboard as build, section
+from dashboards.lib.panels import (
+    prom,
+    range_text,
+    stat,
+    threshold_stat,
+    timeseries,
+    value_text,
+)
+from dashboards.lib.variables import INSTANCE as m, INSTANCE_AND_MODEL as mm
+
+UID = "ai-assist-cost"
+PRICE_TABLE = "; ".join(f"{model} {p.input_per_million_usd:g} in / {p.output_per_million_usd:g} out"
+                        for model, p in sorted(PRICES.items()))
+INPUT_GOAL = BY_KEY["avg_input_tokens"]
+
+
+def projected_monthly_cost():
+    return stat(
+        "Projected monthly cost",
+        "Gemini spend rate x 30 days, averaged over the selected time range. Per model: "
+        "input tokens x input price + (output + thinking tokens) x output price, thinking "
+        f"billed as output (ai_assist/pricing.py, USD per 1M tokens: {PRICE_TABLE}). "
+        "Tokens of models without a price are not counted (see Tokens without a price).",
+        "currencyUSD", [prom(Q.projected_monthly_cost_usd(mm), "USD / month")],
+        reduce="mean", decimals=2, width=6)
+
+
+def token_efficiency():
+    return stat(
+        "Token efficiency",
+        "Token efficiency = 1 - wasted tokens / used tokens. Wasted: tokens billed for Gemini "
+        "answers that were thrown away (unparseable or empty JSON) and asked again; used: "
+        "every input, output and thinking token. All models. Reads 100 % when no token "
+        "was used.", "percentunit", [prom(Q.token_efficiency(m), "efficiency")],
+        steps=[{"color": "red", "value": None}, {"color": "orange", "value": 0.8},
+               {"color": "yellow", "value": 0.9}, {"color": "green", "value": 0.95}],
+        width=6)
+
+
+def unpriced_tokens():
+    return stat(
+        "Tokens without a price",
+        "Tokens per minute billed by models missing from the price table "
+        "(ai_assist/pricing.py): the projected cost leaves them out. 0 is right.",
+        "short", [prom(Q.unpriced_tokens_per_minute(mm), "tokens / min")],
+        steps=[{"color": "green", "value": None}, {"color": "red", "value": 0.001}],
+        mappings=[value_text(0, "All models priced", "green")], width=6)
+
+
+def suggestions():
+    reduce_by = stat(
+        "Advice: shorten prompts by",
+        "How much shorter the average prompt (input tokens per successful Gemini call) "
+        f"must get to meet the plan's {INPUT_GOAL.goal:g}-token goal: 1 - "
+        f"{INPUT_GOAL.goal:g} / average. Shows a check when prompts already meet the goal "
+        "or no call was made.", "percentunit",
+        [prom(Q.prompt_reduction_to_goal(mm), "cut needed")],
+        steps=[{"color": "green", "value": None}, {"color": "yellow", "value": 0.01},
+               {"color": "orange", "value": 1 - INPUT_GOAL.goal / INPUT_GOAL.warning},
+               {"color": "red", "value": 1 - INPUT_GOAL.goal / INPUT_GOAL.critical}],
+        mappings=[value_text(0, f"Prompts within the {INPUT_GOAL.goal:g}-token goal", "green")],
+        width=6, graph=False)
+    cache = stat(
+        "Advice: a response cache would save",
+        "Share of answered requests whose text was already mapped recently "
+        "(esg_mapping_duplicate_requests_total / answered requests): the Gemini calls and "
+        "tokens a response cache keyed on the text would save.", "percentunit",
+        [prom(Q.cache_potential(m), "repeat requests")],
+        steps=[{"color": "green", "value": None}, {"color": "yellow", "value": 0.05},
+               {"color": "orange", "value": 0.2}],
+        mappings=[value_text(0, "No repeated texts: a cache would not help", "green")],
+        width=6, graph=False)
+    wasted = stat(
+        "Advice: tokens wasted on failed parses",
+        "Share of billed tokens spent on Gemini answers that were thrown away (unparseable "
+        "or empty) and retried: wasted / used tokens. Tighter prompts or a response schema "
+        "cut it.", "percentunit", [prom(Q.wasted_token_share(m), "wasted share")],
+        steps=[{"color": "green", "value": None}, {"color": "yellow", "value": 0.01},
+               {"color": "orange", "value": 0.05}, {"color": "red", "value": 0.1}],
+        mappings=[value_text(0, "No tokens wasted", "green")], width=6, graph=False)
+    recalls = stat(
+        "Advice: re-calls after unusable answers",
+        "Share of Gemini calls that repeat a call whose answer was unparseable or empty "
+        "(retries for invalid_json or empty_answer / all calls). Under 5 % it reads as a "
+        "check: JSON parsing is healthy and costs few re-calls.", "percentunit",
+        [prom(Q.recall_share_bad_answers(m), "re-call share")],
+        steps=[{"color": "green", "value": None},
+               {"color": "orange", "value": BY_KEY["retry_ratio"].goal},
+               {"color": "red", "value": BY_KEY["retry_ratio"].warning}],
+        mappings=[range_text(0, BY_KEY["retry_ratio"].goal,
+                             "JSON parse success high (few re-calls)", "green")],
+        width=6, graph=False)
+    return reduce_by, cache, wasted, recalls
+
+
+def dashboard():
+    return build(UID, "AI Assist - Cost Optimization",
+                 "Gemini spend, tokens per call, efficiency and what to improve; the plan's "
+                 "dashboard 3.", [
+        section("Cost now",
+                projected_monthly_cost(),
+                threshold_stat(BY_KEY["avg_input_tokens"], mm, width=6),
+                threshold_stat(BY_KEY["avg_output_tokens"], mm, width=6),
+                token_efficiency()),
+        section("Daily volume",
+                threshold_stat(BY_KEY["daily_tokens"], mm, width=6),
+                threshold_stat(BY_KEY["daily_api_requests"], mm, width=6),
+                stat("Requests per day",
+                     "Mapping requests the service received over the last 24 h, every "
+                     "status (fixed 1d window: ignores the time picker).", "short",
+                     [prom(Q.requests_per_day(m), "requests")], width=6),
+                unpriced_tokens()),
+        section("Optimization suggestions", *suggestions()),
+        section(
+            "Tokens",
+            timeseries("Tokens by type",
+                       "Gemini tokens per minute by type: input (prompt), output "
+                       "(candidates), thinking (billed at the output price).", "short",
+                       [prom(Q.tokens_per_minute_by_type(mm), "{{type}}")], stacked=True,
+                       width=8),
+            timeseries("Cost per hour by model",
+                       "Gemini spend rate in USD per hour by model, from the token counters "
+                       f"and the price table (USD per 1M tokens: {PRICE_TABLE}).",
+                       "currencyUSD", [prom(Q.cost_usd_per_hour_by_model(mm), "{{model}}")],
+                       width=8),
+            timeseries("Wasted tokens by reason",
+                       "Tokens per minute billed for Gemini answers that were thrown away, "
+                       "by reason (invalid_json, empty_answer).", "short",
+                       [prom(Q.wasted_tokens_per_minute_by_reason(m), "{{reason}}")],
+                       stacked=True, width=8)),
+    ], with_model=True)

@@ -1,0 +1,123 @@
+"""AI Assist - Service Health: components, build, stability SLIs, errors, GPU, catalogue,
+and the service's logs from Loki."""
+
+from __future__ import annotations
+
+from ai_assist.telemetry import metrics as M
+
+from alerting.thresholds import BY_KEY
+from dashboards.lib import logql as L, queries as Q
+from dashboards.lib.layout import dashboard as build, section
+from dashboards.lib.panels import (
+    bar_gauge,
+    loki,
+    loki_logs,
+    loki_timeseries,
+    prom,
+    stat,
+    table,
+    threshold_stat,
+    threshold_steps,
+    timeseries,
+    value_text,
+)
+from dashboards.lib.variables import INSTANCE as m
+
+UID = "ai-assist-health"
+UP_DOWN = [value_text(1, "UP", "green"), value_text(0, "DOWN", "red")]
+
+
+def components():
+    return stat(
+        "Health per component",
+        "1 (UP) when a component passes its health check, 0 (DOWN) when it fails: "
+        f"{', '.join(M.HEALTH_COMPONENTS)}. The worst of the selected replicas.",
+        "none", [prom(Q.health_by_component(m), "{{component}}")],
+        steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
+        mappings=UP_DOWN, width=12, graph=False, text_mode="value_and_name")
+
+
+def uptime():
+    row = BY_KEY["availability"]
+    return stat(
+        "Uptime (scrapes)",
+        "Share of Prometheus scrapes of the service that succeeded over the selected time "
+        f"range (avg_over_time of `up`, job {Q.SCRAPED}). Colours as the availability row: "
+        f"goal > {row.goal * 100:g} %, warning < {row.warning * 100:g} %, critical < "
+        f"{row.critical * 100:g} %.", "percentunit", [prom(Q.uptime(m), "uptime")],
+        steps=threshold_steps(row), width=4, decimals=3)
+
+
+def gpu():
+    no_gpu = "0 means no GPU (a CPU host): the service reports its devices either way."
+    return (
+        stat("GPU devices", f"GPUs the service sees. {no_gpu}", "short",
+             [prom(Q.gpu_devices(m), "GPUs")],
+             mappings=[value_text(0, "No GPU (CPU host)", "text")], width=4, graph=False),
+        timeseries("GPU utilization", f"Utilization per GPU (0..1). {no_gpu}",
+                   "percentunit", [prom(Q.gpu_utilization(m), "{{instance}} GPU {{gpu}}")],
+                   width=10, min_value=0, max_value=1),
+        timeseries("GPU memory", f"GPU memory used and installed per GPU. {no_gpu}",
+                   "bytes", [prom(Q.gpu_memory(M.GPU_MEMORY_USED, m), "used {{gpu}}"),
+                             prom(Q.gpu_memory(M.GPU_MEMORY_TOTAL, m), "total {{gpu}}")],
+                   width=10, min_value=0),
+    )
+
+
+def logs():
+    return (
+        loki_logs("Error log lines",
+                  "The service's log lines at level error or critical: error_type, "
+                  "severity, request_id and trace_id (linked to the trace) in the details.",
+                  L.lines('level=~"error|critical"')),
+        loki_timeseries("Log volume by level",
+                        "Service log lines per interval, by level.", "short",
+                        [loki(L.count_by("level"), "{{level}}")], stacked=True),
+        loki_logs("Warning log lines",
+                  "The service's warnings: rejected requests, failed Gemini attempts that "
+                  "were retried, failed health samples.", L.lines('level="warning"'),
+                  width=12, height=8),
+    )
+
+
+def dashboard():
+    return build(UID, "AI Assist - Service Health",
+                 "Is it up, what runs, what fails, what hardware, what it knows, what it "
+                 "logs.", [
+        section("Service",
+                components(),
+                uptime(),
+                stat("Replicas up", "Scrape targets of the service answering now (`up`).",
+                     "short", [prom(Q.replicas_up(m), "up")],
+                     steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
+                     width=4, graph=False),
+                table("Build info",
+                      "The running build per replica: version, embedding model, LLM model "
+                      "and device (ai_assist_build_info labels).",
+                      [prom(Q.build_info(m), table=True)], width=24, height=5)),
+        section("Stability",
+                *(threshold_stat(BY_KEY[key], m, width=6)
+                  for key in ("availability", "error_rate", "retry_ratio", "timeout_ratio"))),
+        section(
+            "Errors",
+            timeseries("Errors by type and severity",
+                       "Errors per minute by class (the plan's error classes) and severity.",
+                       "short", [prom(Q.errors_per_minute_by_type_and_severity(m),
+                                      "{{error_type}} ({{severity}})")], stacked=True),
+            timeseries("Rejected requests by reason",
+                       "Requests refused before the pipeline, per minute, by reason (bad "
+                       "input, size, media type, rate limit).", "reqpm",
+                       [prom(Q.rejected_per_minute_by_reason(m), "{{reason}}")], stacked=True),
+            stat("Errors per minute by severity",
+                 "Errors per minute by severity: WARNING, ERROR, CRITICAL.", "short",
+                 [prom(Q.errors_per_minute_by_severity(m), "{{severity}}")],
+                 steps=[{"color": "green", "value": None}, {"color": "orange", "value": 0.001}],
+                 width=24, text_mode="value_and_name")),
+        section("GPU", *gpu()),
+        section("Catalogue",
+                bar_gauge("Catalogue size by framework",
+                          "Disclosures indexed in the vector store, by framework.", "short",
+                          [prom(Q.catalogue_by_framework(m), "{{framework}}")], width=24,
+                          height=6, min_value=0)),
+        section("Logs (Loki)", *logs(), collapsed=True),
+    ])

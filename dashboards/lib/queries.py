@@ -1,0 +1,224 @@
+"""Named queries: one function per figure a panel shows, each returning PromQL.
+
+`m` is the extra matcher string (variables.INSTANCE, or INSTANCE_AND_MODEL on the cost
+dashboard); `w` the rate window. The SLIs of the plan's 18 rows come from
+alerting/thresholds.py, not from here.
+"""
+
+from __future__ import annotations
+
+from ai_assist.pricing import OUTPUT_BILLED_TYPES, PRICES
+from ai_assist.telemetry import metrics as M
+
+from alerting.promql import quantile, ratio, sel, sum_rate
+from alerting.thresholds import BY_KEY
+from dashboards.lib.datasources import SCRAPE_JOB
+from dashboards.lib.promql import (
+    RATE,
+    per_minute,
+    quantile_by,
+    regex_alternatives,
+    share_by,
+    zero_when_absent,
+)
+
+ANSWERED = f'status=~"{"|".join(M.ANSWERED_STATUSES)}"'
+INPUT_BILLED_TYPES = tuple(t for t in M.TOKEN_TYPES if t not in OUTPUT_BILLED_TYPES)
+SCRAPED = f'job="{SCRAPE_JOB}"'
+SECONDS_PER_MONTH = 30 * 86400
+
+
+def _increase(metric: str, window: str, matchers: str, m: str) -> str:
+    return zero_when_absent(f"sum(increase({sel(metric, matchers, m)}[{window}]))")
+
+
+# --- traffic -----------------------------------------------------------------------
+def requests_per_minute_by_status(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.REQUESTS_TOTAL, w, "", m, by="status"))
+
+
+def requests_in_window(m: str, window: str, status: str = "") -> str:
+    """Requests of every status (or one) over a fixed window."""
+    return _increase(M.REQUESTS_TOTAL, window, f'status="{status}"' if status else "", m)
+
+
+def gemini_retries_in_window(m: str, window: str) -> str:
+    return _increase(M.GEMINI_RETRIES_TOTAL, window, "", m)
+
+
+def gemini_timeouts_in_window(m: str, window: str) -> str:
+    return _increase(M.GEMINI_CALLS_TOTAL, window, 'outcome="timeout"', m)
+
+
+def in_progress(m: str) -> str:
+    return zero_when_absent(f"sum({sel(M.IN_PROGRESS, m=m)})")
+
+
+def rejected_per_minute_by_reason(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.REJECTED_REQUESTS_TOTAL, w, "", m, by="reason"))
+
+
+# --- latency -----------------------------------------------------------------------
+def request_latency(q: float, m: str, w: str = RATE) -> str:
+    return quantile(q, M.REQUEST_DURATION, w, "", m)
+
+
+def stage_latency(q: float, m: str, w: str = RATE) -> str:
+    return quantile_by(q, M.STAGE_DURATION, "stage", w, "", m)
+
+
+# --- embedding queue ---------------------------------------------------------------
+def queue_depth(m: str) -> str:
+    return zero_when_absent(f"sum({sel(M.EMBEDDING_QUEUE_DEPTH, m=m)})")
+
+
+def batch_size_mean(m: str, w: str = RATE) -> str:
+    return ratio(sum_rate(f"{M.EMBEDDING_BATCH_SIZE}_sum", w, "", m),
+                 sum_rate(f"{M.EMBEDDING_BATCH_SIZE}_count", w, "", m))
+
+
+def batch_size_quantile(q: float, m: str, w: str = RATE) -> str:
+    return quantile(q, M.EMBEDDING_BATCH_SIZE, w, "", m)
+
+
+# --- quality -----------------------------------------------------------------------
+def json_parse_per_minute_by_result(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.JSON_PARSE_TOTAL, w, "", m, by="result"))
+
+
+def fallbacks_per_minute_by_reason(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.FALLBACKS_TOTAL, w, "", m, by="reason"))
+
+
+def match_share_by_framework(m: str, w: str = RATE) -> str:
+    return share_by(M.MATCHES_TOTAL, "framework", w, "", m)
+
+
+def matches_per_minute_by_framework(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.MATCHES_TOTAL, w, "", m, by="framework"))
+
+
+def framework_requests_per_minute(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.FRAMEWORK_REQUESTS_TOTAL, w, "", m, by="framework"))
+
+
+def top_similarity(q: float, m: str, w: str = RATE) -> str:
+    return quantile(q, M.VECTOR_SIMILARITY, w, "", m)
+
+
+# --- tokens and cost ---------------------------------------------------------------
+def tokens_per_minute_by_type(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.GEMINI_TOKENS_TOTAL, w, "", m, by="type"))
+
+
+def wasted_tokens_per_minute_by_reason(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.GEMINI_WASTED_TOKENS_TOTAL, w, "", m, by="reason"))
+
+
+def cost_usd_per_second_by_model(m: str, w: str = RATE) -> str:
+    """Spend rate per model from the token counters and the price table.
+
+    One term per (model, price class); the terms have distinct label sets, so `or`
+    is their union and the sum adds them up.
+    """
+    terms = []
+    for model, price in sorted(PRICES.items()):
+        for types, per_million in ((INPUT_BILLED_TYPES, price.input_per_million_usd),
+                                   (OUTPUT_BILLED_TYPES, price.output_per_million_usd)):
+            matchers = f'type=~"{"|".join(types)}", model="{model}"'
+            terms.append(f"{sum_rate(M.GEMINI_TOKENS_TOTAL, w, matchers, m, by='model, type')}"
+                         f" * {per_million:g} / 1e6")
+    return f"sum by (model) ({' or '.join(terms)})"
+
+
+def projected_monthly_cost_usd(m: str, w: str = RATE) -> str:
+    return zero_when_absent(f"sum({cost_usd_per_second_by_model(m, w)}) * {SECONDS_PER_MONTH}")
+
+
+def cost_usd_per_hour_by_model(m: str, w: str = RATE) -> str:
+    return f"({cost_usd_per_second_by_model(m, w)}) * 3600"
+
+
+def unpriced_tokens_per_minute(m: str, w: str = RATE) -> str:
+    priced = f'model!~"{regex_alternatives(sorted(PRICES))}"'
+    return zero_when_absent(per_minute(sum_rate(M.GEMINI_TOKENS_TOTAL, w, priced, m)))
+
+
+def token_efficiency(m: str, w: str = RATE) -> str:
+    """1 - wasted / used tokens; 1 when no token was used."""
+    return "1 - " + ratio(sum_rate(M.GEMINI_WASTED_TOKENS_TOTAL, w, "", m),
+                          sum_rate(M.GEMINI_TOKENS_TOTAL, w, "", m))
+
+
+def requests_per_day(m: str) -> str:
+    return requests_in_window(m, "1d")
+
+
+# --- optimisation suggestions ------------------------------------------------------
+def prompt_reduction_to_goal(m: str, w: str = RATE) -> str:
+    """Share by which the average prompt must shrink to meet the input-token goal."""
+    goal = BY_KEY["avg_input_tokens"].goal
+    average = BY_KEY["avg_input_tokens"].expr(w, m)
+    return zero_when_absent(f"clamp_min(1 - {goal:g} / (({average}) > 0), 0)")
+
+
+def cache_potential(m: str, w: str = RATE) -> str:
+    """Share of answered requests whose text was mapped recently."""
+    return ratio(sum_rate(M.DUPLICATE_REQUESTS_TOTAL, w, "", m),
+                 sum_rate(M.REQUESTS_TOTAL, w, ANSWERED, m))
+
+
+def wasted_token_share(m: str, w: str = RATE) -> str:
+    return ratio(sum_rate(M.GEMINI_WASTED_TOKENS_TOTAL, w, "", m),
+                 sum_rate(M.GEMINI_TOKENS_TOTAL, w, "", m))
+
+
+def recall_share_bad_answers(m: str, w: str = RATE) -> str:
+    """Share of Gemini calls that repeat a call whose answer was unusable."""
+    bad = f'reason=~"{"|".join(M.WASTE_REASONS)}"'
+    return ratio(sum_rate(M.GEMINI_RETRIES_TOTAL, w, bad, m),
+                 sum_rate(M.GEMINI_CALLS_TOTAL, w, "", m))
+
+
+# --- health ------------------------------------------------------------------------
+def health_by_component(m: str) -> str:
+    return f"min by (component) ({sel(M.HEALTH_STATUS, m=m)})"
+
+
+def build_info(m: str) -> str:
+    return (f"max by (instance, version, embedding_model, llm_model, device) "
+            f"({sel(M.BUILD_INFO, m=m)})")
+
+
+def uptime(m: str, window: str = "$__range") -> str:
+    """Share of scrapes that reached the service (Prometheus's own `up`)."""
+    return zero_when_absent(
+        f"avg(avg_over_time({sel('up', SCRAPED, m)}[{window}]))")
+
+
+def replicas_up(m: str) -> str:
+    return zero_when_absent(f"sum({sel('up', SCRAPED, m)})")
+
+
+def errors_per_minute_by_type_and_severity(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.ERRORS_TOTAL, w, "", m, by="error_type, severity"))
+
+
+def errors_per_minute_by_severity(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.ERRORS_TOTAL, w, "", m, by="severity"))
+
+
+def gpu_devices(m: str) -> str:
+    return zero_when_absent(f"max({sel(M.GPU_DEVICES, m=m)})")
+
+
+def gpu_utilization(m: str) -> str:
+    return zero_when_absent(f"max by (instance, gpu) ({sel(M.GPU_UTILIZATION, m=m)})")
+
+
+def gpu_memory(metric: str, m: str) -> str:
+    return zero_when_absent(f"sum by (instance, gpu) ({sel(metric, m=m)})")
+
+
+def catalogue_by_framework(m: str) -> str:
+    return f"max by (framework) ({sel(M.CATALOGUE_DISCLOSURES, m=m)})"

@@ -1,0 +1,78 @@
+"""AI Assist - Quality Metrics: the plan's dashboard 2."""
+
+from __future__ import annotations
+
+from ai_assist.frameworks import FRAMEWORKS
+
+from alerting.thresholds import BY_KEY
+from dashboards.lib import queries as Q
+from dashboards.lib.layout import dashboard as build, section
+from dashboards.lib.panels import (
+    bar_gauge,
+    prom,
+    threshold_stat,
+    threshold_steps,
+    timeseries,
+)
+from dashboards.lib.promql import RATE
+from dashboards.lib.variables import INSTANCE as m
+
+UID = "ai-assist-quality"
+QUALITY_RATIOS = ("match_success", "json_parse_success", "fallback_ratio")
+
+
+def dashboard():
+    return build(UID, "AI Assist - Quality Metrics",
+                 "Confidence, matching, JSON parsing and fallbacks; the plan's dashboard 2.", [
+        section("Quality now",
+                *(threshold_stat(BY_KEY[key], m, width=6) for key in
+                  ("avg_confidence", "match_success", "json_parse_success",
+                   "fallback_ratio"))),
+        section(
+            "Matches by framework",
+            bar_gauge("Match distribution by framework",
+                      "Share of the disclosures returned in answers that belong to each "
+                      f"framework ({', '.join(FRAMEWORKS)}), over the last rate interval. "
+                      "Every framework reads 0 while nothing was matched.",
+                      "percentunit", [prom(Q.match_share_by_framework(m), "{{framework}}")],
+                      min_value=0, max_value=1),
+            timeseries("Matches per minute by framework",
+                       "Disclosures returned in answers per minute, by framework.",
+                       "short", [prom(Q.matches_per_minute_by_framework(m), "{{framework}}")],
+                       stacked=True),
+            timeseries("Requests per minute by framework asked",
+                       "Mapping requests that asked for a framework, per minute (one request "
+                       "may ask for several; requests that name none search all).",
+                       "reqpm", [prom(Q.framework_requests_per_minute(m), "{{framework}}")],
+                       stacked=True),
+            timeseries("Vector search top similarity (p50, p95)",
+                       "Cosine similarity of the best ChromaDB candidate per request: low "
+                       "values mean passages the catalogue does not cover well. 0 while no "
+                       "search ran.", "none",
+                       [prom(Q.top_similarity(0.5, m), "p50"),
+                        prom(Q.top_similarity(0.95, m), "p95")], max_value=1)),
+        section(
+            "Parsing and fallbacks",
+            timeseries("JSON parse results",
+                       "Gemini answers per minute by JSON parse result: valid as returned, "
+                       "repaired (code fences, trailing commas, quotes, truncation), failed.",
+                       "short", [prom(Q.json_parse_per_minute_by_result(m), "{{result}}")],
+                       stacked=True, width=8),
+            timeseries("Fallbacks by reason",
+                       "Requests per minute answered by the embedding-only fallback, by the "
+                       "reason the LLM answer was not used.",
+                       "reqpm", [prom(Q.fallbacks_per_minute_by_reason(m), "{{reason}}")],
+                       stacked=True, width=8),
+            timeseries("Quality ratios over time",
+                       "Match success rate, JSON parse success rate and fallback ratio over "
+                       "time (definitions on the stat panels above; goals 90 %, 95 %, "
+                       "under 5 %).", "percentunit",
+                       [prom(BY_KEY[key].expr(RATE, m), BY_KEY[key].title)
+                        for key in QUALITY_RATIOS], width=8, min_value=0, max_value=1),
+            timeseries("Average confidence over time",
+                       f"{BY_KEY['avg_confidence'].description} Dashed lines: goal, "
+                       "warning and critical.", "none",
+                       [prom(BY_KEY["avg_confidence"].expr(RATE, m), "average confidence")],
+                       steps=threshold_steps(BY_KEY["avg_confidence"]), show_steps=True,
+                       width=24, min_value=0, max_value=1)),
+    ])

@@ -1,0 +1,121 @@
+"""Walk the compiled dashboards: every panel (rows' nested panels included) and every
+query, and fill Grafana's variables the way Grafana does before it sends a query."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+from dashboards.lib.datasources import LOKI_UID, PROMETHEUS_UID
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD_DIR = ROOT / "dashboards" / "json"
+
+# What the dashboards' own variables hold when "All" is selected (allValue), and the
+# datasource variables' defaults.
+DEFAULT_VALUES = {"instance": ".*", "model": ".*", "datasource": PROMETHEUS_UID,
+                  "loki": LOKI_UID}
+
+
+class Query(NamedTuple):
+    dashboard: str  # uid
+    panel: str  # title
+    ref: str  # legend, or refId when the target has none
+    kind: str  # datasource type: prometheus | loki
+    expr: str
+    panel_json: dict
+    target_json: dict
+
+
+def load_dashboards(directory: Path = DASHBOARD_DIR) -> dict[str, dict]:
+    """uid -> dashboard JSON of every compiled dashboard."""
+    out = {}
+    for path in sorted(directory.glob("*.json")):
+        data = json.loads(path.read_text())
+        out[data["uid"]] = data
+    return out
+
+
+def iter_panels(dashboard: dict) -> Iterator[dict]:
+    """Every panel, rows themselves and the panels nested in collapsed rows included."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def datasource_kind(panel: dict, target: dict) -> str:
+    source = target.get("datasource") or panel.get("datasource") or {}
+    return source.get("type", "") if isinstance(source, dict) else ""
+
+
+def iter_queries(dashboard: dict) -> Iterator[Query]:
+    for panel in iter_panels(dashboard):
+        for target in panel.get("targets", []):
+            yield Query(dashboard["uid"], panel.get("title", ""),
+                        target.get("legendFormat") or target.get("refId", ""),
+                        datasource_kind(panel, target), target.get("expr", ""), panel, target)
+
+
+def all_queries(dashboards: dict[str, dict] | None = None) -> list[Query]:
+    dashboards = dashboards if dashboards is not None else load_dashboards()
+    return [q for d in dashboards.values() for q in iter_queries(d)]
+
+
+def find_query(dashboards: dict[str, dict], uid: str, title: str, ref: str = "A") -> Query:
+    """The query of panel `title` on dashboard `uid` whose refId or legend is `ref`."""
+    for query in iter_queries(dashboards[uid]):
+        if query.panel == title and ref in (query.target_json.get("refId"), query.ref):
+            return query
+    raise KeyError(f"no query {ref!r} on panel {title!r} of {uid}")
+
+
+def duration(seconds: float) -> str:
+    """A Prometheus duration, as Grafana writes its interval variables."""
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
+
+
+def rate_interval_s(interval_s: float, scrape_interval_s: float) -> float:
+    """Grafana's $__rate_interval: max($__interval + scrape interval, 4 x scrape interval)."""
+    return max(interval_s + scrape_interval_s, 4 * scrape_interval_s)
+
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
+
+
+def _format(value) -> str:
+    if isinstance(value, (list, tuple)):  # a multi-value selection in a regex matcher
+        return value[0] if len(value) == 1 else "(" + "|".join(value) + ")"
+    return str(value)
+
+
+def fill_variables(expr: str, range_s: float, interval_s: float, scrape_interval_s: float,
+                   values: dict | None = None) -> str:
+    """`expr` as Grafana sends it, for a dashboard range of `range_s` and an $__interval
+    of `interval_s`, the datasource's scrape interval being `scrape_interval_s`.
+
+    Template variables take `values`, else their All value / default; an unknown
+    variable raises KeyError, so a query never reaches Prometheus half filled.
+    """
+    builtins = {
+        "__rate_interval": duration(rate_interval_s(interval_s, scrape_interval_s)),
+        "__interval": duration(interval_s),
+        "__interval_ms": str(round(interval_s * 1000)),
+        "__range": duration(range_s),
+        "__range_s": str(int(range_s)),
+        "__range_ms": str(round(range_s * 1000)),
+    }
+    variables = {**DEFAULT_VALUES, **(values or {})}
+
+    def substitute(match: re.Match) -> str:
+        name = next(g for g in match.groups() if g)
+        if name in builtins:
+            return builtins[name]
+        if name in variables:
+            return _format(variables[name])
+        raise KeyError(f"unknown Grafana variable ${name} in {expr!r}")
+
+    return _VARIABLE.sub(substitute, expr)
