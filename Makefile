@@ -44,5 +44,11 @@ check-generated:  ## fail when committed dashboards or rules differ from their s
 bench: setup  ## benchmark /v1/esg/map and the embedding stage; prints the figures
 	$(PY) tests/benchmark.py
 
+compose-check: setup  ## validate docker-compose.yml, Dockerfile and the stack configs (no Docker engine needed)
+	$(PY) -m pytest -q tests/test_compose_files.py tests/test_stack_configs.py
+
+stack-test: setup  ## the panel and alert proofs against a running `docker compose up` stack, through Grafana
+	$(PY) tests/compose_stack_check.py
+
 clean:  ## remove the local index and caches
 	rm -rf .data .pytest_cache

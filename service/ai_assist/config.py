@@ -147,3 +147,19 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = ("set" if value else "unset") if f.metadata.get("secret") else value
         return out
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), from the fields above."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for f in fields(Settings):
+        default = "" if f.metadata.get("secret") else f.default
+        if isinstance(default, bool):
+            default = str(default).lower()
+        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |"
+                    .replace("| `` |", "| (none) |"))
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
