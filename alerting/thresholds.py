@@ -46,13 +46,14 @@ class Threshold:
         return value > limit if self.higher_is_worse else value < limit
 
 
-def _answered(w: str, m: str) -> str:
+def answered_rate(w: str, m: str = "") -> str:
+    """Requests that reached the pipeline (success, fallback, error) per second."""
     return sum_rate(M.REQUESTS_TOTAL, w, 'status=~"success|fallback|error"', m)
 
 
 def _status_ratio(status: str) -> Query:
     return lambda w, m: ratio(sum_rate(M.REQUESTS_TOTAL, w, f'status="{status}"', m),
-                              _answered(w, m))
+                              answered_rate(w, m))
 
 
 def _stage_p95(stage: str) -> Query:
@@ -88,7 +89,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
               "Mapping requests answered per minute. Goal above 100 req/min; alerts only "
               "while there is demand (requests in progress or queued, or clients rate "
               "limited), since low traffic alone is no fault.",
-              lambda w, m: f"({_answered(w, m)}) * 60", for_="10m"),
+              lambda w, m: f"({answered_rate(w, m)}) * 60", for_="10m"),
     Threshold("embedding_p95", "performance", "Embedding time (p95)", "s", 1, 2, 5, True,
               "95th percentile of the embedding stage (queue wait and model). Goal under 1 s.",
               _stage_p95("embedding"), min_request_rate=0.01),
