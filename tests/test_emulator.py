@@ -14,25 +14,14 @@ from google.genai import types
 
 from ai_assist.mapping.json_repair import parse_llm_json
 from ai_assist.mapping.prompt import build_prompt
-from ai_assist.mapping.types import Candidate
+from ai_assist.samples import SCOPE1
 from gemini_emulator import FAULTS, BackgroundEmulator, EmulatorConfig
 from gemini_emulator.answers import parse_prompt
+from tests.harness.candidates import ESRS_E1_6, GRI_303_3, GRI_305_1, TCFD_STRATEGY_C
 from tests.harness.processes import start_emulator, wait_until
 
 MODEL = "gemini-2.5-flash"
-CANDIDATES = [
-    Candidate("GRI", "GRI 305-1", "Direct (Scope 1) GHG emissions",
-              "Gross direct (Scope 1) GHG emissions in metric tons of CO2 equivalent.", 0.62),
-    Candidate("GRI", "GRI 303-3", "Water withdrawal",
-              "Total water withdrawal from all areas, and from areas with water stress.", 0.31),
-    Candidate("ESRS", "ESRS E1-6", "Gross Scopes 1, 2, 3 and Total GHG emissions",
-              "Gross Scope 1, 2 and 3 and total greenhouse gas emissions.", 0.58),
-    Candidate("TCFD", "TCFD Strategy c", "Resilience of strategy | scenarios",
-              "Resilience of the strategy under climate-related scenarios, including 2°C.",
-              0.22),
-]
-SCOPE1 = ("Our gross direct Scope 1 GHG emissions were 48,200 tonnes of CO2 equivalent in "
-          "2024, mainly from natural gas boilers.")
+CANDIDATES = [GRI_305_1, GRI_303_3, ESRS_E1_6, TCFD_STRATEGY_C]
 
 
 def prompt(text: str = SCOPE1, top_k: int = 3) -> str:

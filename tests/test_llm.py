@@ -23,26 +23,16 @@ from ai_assist.errors import (
 )
 from ai_assist.mapping.llm import GeminiMapper, validate_matches
 from ai_assist.mapping.prompt import build_prompt
-from ai_assist.mapping.types import Candidate, LLMResult
+from ai_assist.mapping.types import LLMResult
+from ai_assist.samples import SCOPE1
 from ai_assist.telemetry import tracing
 from ai_assist.telemetry.metrics import FALLBACK_REASONS, Metrics
 from gemini_emulator import BackgroundEmulator
+from tests.harness.candidates import ESRS_E1_6, GRI_303_3, GRI_305_1, GRI_305_2
 
 MODEL = "gemini-2.5-flash"
-CANDIDATES = [
-    Candidate("GRI", "GRI 305-1", "Direct (Scope 1) GHG emissions",
-              "Gross direct (Scope 1) GHG emissions in metric tons of CO2 equivalent.", 0.62),
-    Candidate("GRI", "GRI 303-3", "Water withdrawal",
-              "Total water withdrawal from all areas, and from areas with water stress.", 0.31),
-    Candidate("ESRS", "ESRS E1-6", "Gross Scopes 1, 2, 3 and Total GHG emissions",
-              "Gross Scope 1, 2 and 3 and total greenhouse gas emissions.", 0.58),
-    Candidate("GRI", "GRI 305-2", "Energy indirect (Scope 2) GHG emissions",
-              "Gross location-based and market-based energy indirect (Scope 2) emissions.",
-              0.49),
-]
+CANDIDATES = [GRI_305_1, GRI_303_3, ESRS_E1_6, GRI_305_2]
 IDS = {c.disclosure_id for c in CANDIDATES}
-SCOPE1 = ("Our gross direct Scope 1 GHG emissions were 48,200 tonnes of CO2 equivalent in "
-          "2024, mainly from natural gas boilers.")
 FRAMEWORKS = ("GRI", "ESRS")
 
 
