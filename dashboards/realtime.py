@@ -3,6 +3,7 @@ anomaly bands."""
 
 from __future__ import annotations
 
+from alerting import bands
 from alerting.thresholds import BY_KEY
 from dashboards.lib import queries as Q
 from dashboards.lib.layout import dashboard as build, section
@@ -15,12 +16,12 @@ from dashboards.lib.panels import (
     threshold_steps,
     timeseries,
 )
-from dashboards.lib.promql import RATE, band
+from dashboards.lib.promql import RATE
 from dashboards.lib.variables import INSTANCE as m
 
 UID = "ai-assist-realtime"
-BAND = ("Shaded: the anomaly band, mean +/- 3 standard deviations of the 5-minute "
-        "value over the last hour (fixed 5m window inside the band); a line outside "
+BAND = (f"Shaded: the anomaly band, {bands.describe()} (fixed 5m window inside the "
+        "band), computed as the anomaly alerts compute it over all replicas; a line above "
         "it is unusual for this service.")
 
 
@@ -30,7 +31,8 @@ def _with_band(key: str, title: str, extra=()):
     return timeseries(
         title, f"{threshold_description(row)} {BAND}", row.unit,
         [prom(row.expr(RATE, m), row.title, exemplar=row.unit == "s"), *extra,
-         prom(band(row.expr("5m", m), +1), upper), prom(band(row.expr("5m", m), -1), lower)],
+         prom(bands.dashboard_band(row.expr("5m", m), +1), upper),
+         prom(bands.dashboard_band(row.expr("5m", m), -1), lower)],
         steps=threshold_steps(row), show_steps=True, overrides=band_overrides(upper, lower))
 
 

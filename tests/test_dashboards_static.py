@@ -78,6 +78,7 @@ def selectors_without(expr: str, matcher: str) -> list[str]:
 def metric_names(expr: str) -> set[str]:
     s = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
     s = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", s)
+    s = re.sub(r"\boffset\s+-?(\d+(ms|[smhdwy]))+", " ", s)
     s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
     s = re.sub(r"(?<![\w:])\d+(\.\d+)?([eE][+-]?\d+)?", " ", s)
     return {m.group() for m in re.finditer(r"[A-Za-z_:][\w:]*(?!\s*\(|[\w:])", s)
@@ -195,6 +196,7 @@ def test_the_lint_finds_what_it_looks_for():
     bad = ('sum(rate(a_total{x="[1h]"}[5m])) / on(le) group_left() b{y="$instance"} > 0 '
            'or on() vector(0) * 1e6 + c_total + histogram_quantile(0.9, d_bucket)')
     assert metric_names(bad) == {"a_total", "b", "c_total", "d_bucket"}
+    assert metric_names("avg_over_time((x)[1h:1m] offset 1h30m)") == {"x"}
     assert rate_windows(bad) == ["5m"]
     assert counters_outside_rate(bad) == ["c_total"]
     assert sorted(selectors_without(bad, INSTANCE)) == \

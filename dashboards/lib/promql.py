@@ -1,5 +1,5 @@
 """PromQL builders the dashboards add to alerting/promql.py: grouped quantiles and
-shares that read 0 instead of NaN, guards, and the anomaly band."""
+shares that read 0 instead of NaN, and guards. The anomaly band is alerting/bands.py."""
 
 from __future__ import annotations
 
@@ -44,19 +44,6 @@ def share_by(metric: str, by: str, w: str, matchers: str = "", m: str = "") -> s
     part = sum_rate(metric, w, matchers, m, by=by)
     whole = sum_rate(metric, w, matchers, m)
     return f"({part} / on() group_left() ({whole} > 0)) or on({by}) {part} * 0"
-
-
-def band(expr_at_5m: str, side: int, k: float = 3, history: str = "1h",
-         step: str = "1m") -> str:
-    """Mean +/- k standard deviations of a 5m SLI over the last `history`.
-
-    `expr_at_5m` must have no NaN and always a sample (the Threshold queries do).
-    """
-    series = f"({expr_at_5m})[{history}:{step}]"
-    mean, spread = f"avg_over_time({series})", f"{k:g} * stddev_over_time({series})"
-    if side > 0:
-        return f"{mean} + {spread}"
-    return f"clamp_min({mean} - {spread}, 0)"
 
 
 def regex_alternatives(values) -> str:

@@ -1,0 +1,180 @@
+"""Alerts on the service's state rather than on the plan's tables: a replica or the whole
+service down, a failing component, a full embedding queue, errors of critical classes."""
+
+from __future__ import annotations
+
+from ai_assist import errors as E, ports
+from ai_assist.health import CRITICAL_COMPONENTS
+from ai_assist.telemetry import metrics as M
+
+from alerting import links
+from alerting.durations import COMMITTED, Scale
+from alerting.model import Alert, Guidance
+from alerting.promql import sel, sum_rate
+from dashboards.lib.datasources import SCRAPE_JOB
+
+QUEUE_SCALE_OUT = 100  # the plan's autoscaling trigger (3.2): more than 100 texts queued
+QUEUE_REFUSALS_PER_MIN = 1
+CRITICAL_ERRORS_MIN = 3  # errors of one class within CRITICAL_ERRORS_WINDOW
+CRITICAL_ERRORS_WINDOW = "10m"
+
+UP = sel("up", f'job="{SCRAPE_JOB}"')
+
+
+def _critical_error_classes() -> tuple[list[str], list[str]]:
+    """(service's own, Gemini's) error classes whose severity is CRITICAL.
+
+    A Gemini failure is answered by the fallback when it is on: a warning. The service's
+    own components failing (embedding, index, bugs) fail requests: critical."""
+    found, stack = [], [E.AIAssistError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.severity == "CRITICAL":
+            found.append(cls)
+    own = sorted(c.__name__ for c in found if not issubclass(c, E.GeminiAPIError))
+    gemini = sorted(c.__name__ for c in found if issubclass(c, E.GeminiAPIError))
+    assert set(own + gemini) <= set(M.ERROR_TYPES), "metrics.ERROR_TYPES is behind errors.py"
+    return own, gemini
+
+
+def service_down(scale: Scale) -> list[Alert]:
+    for_ = scale("2m")
+    return [
+        Alert("AIAssistServiceDown", "warning", f"{UP} == 0", for_,
+              "A replica of the service does not answer Prometheus (warning)",
+              f"{{{{ $labels.instance }}}} has failed its scrapes for {for_} "
+              f"(up = {{{{ $value | humanize }}}}); the other replicas serve.",
+              links.HEALTH, f"A replica's scrape fails (up == 0) for {for_}"),
+        Alert("AIAssistServiceDown", "critical", f"(sum({UP}) or on() vector(0)) == 0", for_,
+              "No replica of the service answers (critical)",
+              f"{{{{ $value | humanize }}}} replicas of job {SCRAPE_JOB} are up, for "
+              f"{for_}: no mapping request can be answered.",
+              links.HEALTH, f"No replica is up, or none is found, for {for_}"),
+    ]
+
+
+def component_unhealthy(scale: Scale) -> list[Alert]:
+    for_ = scale("5m")
+    vital = tuple(c for c in M.HEALTH_COMPONENTS if c in CRITICAL_COMPONENTS)
+    other = tuple(c for c in M.HEALTH_COMPONENTS if c not in CRITICAL_COMPONENTS)
+    out = []
+    for severity, components, words in (
+            ("critical", vital, "the service cannot answer without it"),
+            ("warning", other, "answers go on (Gemini: from the fallback)")):
+        matcher = f'component=~"{"|".join(components)}"'
+        out.append(Alert(
+            "AIAssistHealthComponentUnhealthy", severity,
+            f"{sel(M.HEALTH_STATUS, matcher)} == 0", for_,
+            f"A component of the service fails its health check ({severity})",
+            f"{{{{ $labels.component }}}} on {{{{ $labels.instance }}}} has failed its "
+            f"health check for {for_} (status {{{{ $value | humanize }}}}): {words}.",
+            links.HEALTH,
+            f"{M.HEALTH_STATUS} == 0 for {for_}, for {' or '.join(components)}"))
+    return out
+
+
+def queue_saturated(scale: Scale) -> list[Alert]:
+    warn_for, crit_for, window = scale("5m"), scale("2m"), scale("5m")
+    refusals = sum_rate(M.ERRORS_TOTAL, window, 'error_type="QueueFullError"', by="instance")
+    return [
+        Alert("AIAssistEmbeddingQueueSaturated", "warning",
+              f"max by (instance) ({sel(M.EMBEDDING_QUEUE_DEPTH)}) > {QUEUE_SCALE_OUT}",
+              warn_for, "Texts pile up before the embedding model (warning)",
+              f"{{{{ $value | humanize }}}} texts wait for the embedding model on "
+              f"{{{{ $labels.instance }}}} (for {warn_for}): time to add replicas.",
+              links.REALTIME,
+              f"More than {QUEUE_SCALE_OUT} texts queued on a replica for {warn_for}"),
+        Alert("AIAssistEmbeddingQueueSaturated", "critical",
+              f"{refusals} * 60 >= {QUEUE_REFUSALS_PER_MIN}", crit_for,
+              "The embedding queue is full: requests are refused (critical)",
+              f"{{{{ $labels.instance }}}} refuses {{{{ $value | humanize }}}} requests/min "
+              f"with 503 because its embedding queue is full.",
+              links.REALTIME,
+              f"{QUEUE_REFUSALS_PER_MIN}+ requests/min refused with QueueFullError over "
+              f"{window}, for {crit_for}"),
+    ]
+
+
+def critical_errors(scale: Scale) -> list[Alert]:
+    window = scale(CRITICAL_ERRORS_WINDOW)
+    own, gemini = _critical_error_classes()
+    out = []
+    for severity, classes, words in (("critical", own, "requests fail"),
+                                     ("warning", gemini, "the fallback answers if it is on")):
+        matchers = 'severity="CRITICAL", error_type=~"%s"' % "|".join(classes)
+        count = f"sum by (error_type) (increase({sel(M.ERRORS_TOTAL, matchers)}[{window}]))"
+        out.append(Alert(
+            "AIAssistCriticalErrors", severity, f"{count} >= {CRITICAL_ERRORS_MIN}", "0m",
+            f"Errors of severity CRITICAL: {{{{ $labels.error_type }}}} ({severity})",
+            f"{{{{ $value | humanize }}}} {{{{ $labels.error_type }}}} errors (severity "
+            f"CRITICAL) in the last {window}: {words}.",
+            links.HEALTH,
+            f"{CRITICAL_ERRORS_MIN}+ errors of one class in {window}, for "
+            f"{' or '.join(classes)}"))
+    return out
+
+
+def alerts(scale: Scale = COMMITTED) -> list[Alert]:
+    return [*service_down(scale), *component_unhealthy(scale), *queue_saturated(scale),
+            *critical_errors(scale)]
+
+
+GUIDANCE = {
+    "AIAssistServiceDown": Guidance(
+        meaning="Prometheus cannot scrape the service: warning for one replica, critical "
+                "when none answers (or none is found by DNS).",
+        causes=("The process crashed or failed at start (model load, index build): the "
+                "log line `service_start_failed` says why.",
+                "The container restarts in a loop: its health check (`/readyz`) fails.",
+                "Out of memory while loading the embedding model.",
+                "Network or DNS trouble between Prometheus and the service."),
+        actions=("`docker compose ps ai-assist` and `docker compose logs --tail=200 "
+                 "ai-assist`.",
+                 "Open the Health dashboard: *Replicas up* and *Uptime (scrapes)*.",
+                 "Restart the replica; if it fails again, roll back the last change.")),
+    "AIAssistHealthComponentUnhealthy": Guidance(
+        meaning="A component fails the health check the service runs in the background "
+                "(`ai_assist_health_status{component}`). Critical for the embedding model "
+                "and ChromaDB, without which no request is answered; warning for Gemini "
+                "(the fallback answers) and the GPU.",
+        causes=("embedding_model: the model failed to load or to embed (memory, CUDA).",
+                "chroma_db: the index directory is unreadable or incomplete.",
+                "gemini_api: the last 5 Gemini calls failed, or the LLM is off (no key).",
+                "gpu: the model was put on CUDA but CUDA is not available."),
+        actions=(f"`GET http://<replica>:{ports.SERVICE}/health` names the failing check "
+                 "and why (it answers 503 while unhealthy).",
+                 "Open the Health dashboard's *Health per component*.",
+                 "chroma_db: restart the replica; the index is rebuilt at start.",
+                 "gemini_api: see the Fallback ratio alert; check the key and the quota.")),
+    "AIAssistEmbeddingQueueSaturated": Guidance(
+        meaning="Texts wait for the embedding model: warning past the plan's autoscaling "
+                f"trigger ({QUEUE_SCALE_OUT} queued texts), critical when the queue is full "
+                "and requests are refused with 503 (QueueFullError).",
+        causes=("More requests than one replica embeds: a traffic spike or too few "
+                "replicas.",
+                "The model runs on CPU where a GPU was expected, or a larger model.",
+                "AI_ASSIST_EMBEDDING_QUEUE_SIZE set too small for the bursts."),
+        actions=("Add replicas: `docker compose up -d --scale ai-assist=N`.",
+                 "Open the Real-time dashboard: *Embedding queue depth*, *Embedding batch "
+                 "size*, *Requests in progress*.",
+                 "Check the `device` in the Health dashboard's *Build info*.")),
+    "AIAssistCriticalErrors": Guidance(
+        meaning="Errors of the classes the plan rates CRITICAL keep occurring "
+                f"({CRITICAL_ERRORS_MIN} or more of one class in {CRITICAL_ERRORS_WINDOW}). "
+                "Critical for the service's own components (embedding, vector store, "
+                "internal errors): those requests fail. Warning for Gemini API errors: "
+                "the fallback answers while it is on.",
+        causes=("EmbeddingError: the model fails (memory, CUDA).",
+                "VectorStoreError: ChromaDB fails (disk, a corrupt index).",
+                "InternalError: a bug; the stack trace is in the log line.",
+                "GeminiAPIError: Gemini fails after every retry (5xx, connection errors)."),
+        actions=("Open the Health dashboard's *Errors by type and severity*.",
+                 "Read the log lines in Loki: `ai_error_occurred` or `unhandled_exception` "
+                 "with this error_type carry the stack trace and a trace id.",
+                 "For GeminiAPIError, see the Fallback ratio and Error rate alerts.")),
+}
+
+
+def guidance() -> dict[str, Guidance]:
+    return dict(GUIDANCE)

@@ -1,0 +1,218 @@
+"""Real Prometheus and Alertmanager processes on loopback ports, and a webhook receiver.
+
+Prometheus runs the compose stack's own prometheus/prometheus.yml with only what must
+differ on this machine replaced: the scrape targets (static 127.0.0.1 ports instead of
+the compose DNS name), the intervals, the rule files and the Alertmanager address.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+import yaml
+
+from dashboards.lib.datasources import SCRAPE_JOB
+from tests.harness.processes import ROOT, Process, free_port, wait_until, _dead
+
+PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+READY_TIMEOUT_S = 60
+
+
+class QueryError(RuntimeError):
+    pass
+
+
+def _binary(*names: str) -> str:
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise FileNotFoundError(f"none of {', '.join(names)} on PATH: run `make system-deps`")
+
+
+def local_config(targets: Sequence[str], rule_files: Sequence[Path], self_address: str,
+                 alertmanager: str | None, scrape_interval: str,
+                 evaluation_interval: str) -> dict:
+    """prometheus/prometheus.yml, pointed at this machine."""
+    config = yaml.safe_load(PROMETHEUS_YML.read_text())
+    config["global"].update(scrape_interval=scrape_interval,
+                            evaluation_interval=evaluation_interval)
+    config["rule_files"] = [str(Path(p).resolve()) for p in rule_files]
+    if alertmanager:
+        config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
+    else:
+        config.pop("alerting", None)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    service = jobs[SCRAPE_JOB]
+    for key in [k for k in service if k.endswith("_sd_configs")]:
+        del service[key]
+    service["static_configs"] = [{"targets": list(targets)}]
+    if "prometheus" in jobs:
+        jobs["prometheus"]["static_configs"] = [{"targets": [self_address]}]
+    return config
+
+
+def _address(url: str) -> str:
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def _wait_ready(process: Process, url: str, what: str) -> None:
+    try:
+        wait_until(lambda: _dead(process) or requests.get(f"{url}/-/ready", timeout=2).ok,
+                   READY_TIMEOUT_S, f"{what} /-/ready")
+    except Exception:
+        process.stop()
+        raise
+
+
+class PromHandle:
+    def __init__(self, process: Process, url: str, config_path: Path) -> None:
+        self.process, self.url, self.config_path = process, url, config_path
+
+    def _get(self, path: str, **params) -> dict:
+        response = requests.get(f"{self.url}{path}", params=params, timeout=30)
+        try:
+            body = response.json()
+        except ValueError:
+            response.raise_for_status()
+            raise
+        if body.get("status") != "success":
+            raise QueryError(f"{body.get('errorType')}: {body.get('error')} "
+                             f"({params.get('query', path)})")
+        return body["data"]
+
+    def query(self, expr: str, time: float | None = None) -> list[tuple[dict, float]]:
+        """An instant query: [(labels, value)]; a scalar is one sample with no labels."""
+        params = {"query": expr}
+        if time is not None:
+            params["time"] = f"{time:.3f}"
+        data = self._get("/api/v1/query", **params)
+        if data["resultType"] == "vector":
+            return [(r["metric"], float(r["value"][1])) for r in data["result"]]
+        if data["resultType"] == "scalar":
+            return [({}, float(data["result"][1]))]
+        raise QueryError(f"{expr}: a {data['resultType']} is not an instant vector")
+
+    def query_range(self, expr: str, start: float, end: float,
+                    step: float) -> list[tuple[dict, list[tuple[float, float]]]]:
+        data = self._get("/api/v1/query_range", query=expr, start=f"{start:.3f}",
+                         end=f"{end:.3f}", step=f"{step:g}")
+        return [(r["metric"], [(float(t), float(v)) for t, v in r["values"]])
+                for r in data["result"]]
+
+    def rules(self) -> list[dict]:
+        """Rule groups as /api/v1/rules gives them (each rule: health, lastError, state)."""
+        return self._get("/api/v1/rules")["groups"]
+
+    def alerts(self) -> list[dict]:
+        """Active alerts, pending and firing."""
+        return self._get("/api/v1/alerts")["alerts"]
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_prometheus(work_dir: Path, targets: list[str], rule_files: Sequence[Path] = (),
+                     alertmanager_url: str | None = None, scrape_interval: str = "1s",
+                     evaluation_interval: str = "1s") -> PromHandle:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    directory = Path(work_dir) / f"prometheus-{port}"
+    directory.mkdir(parents=True)
+    config_path = directory / "prometheus.yml"
+    config = local_config(targets, rule_files, address,
+                          _address(alertmanager_url) if alertmanager_url else None,
+                          scrape_interval, evaluation_interval)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    process = Process("prometheus", [
+        _binary("prometheus"), f"--config.file={config_path}",
+        f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address={address}",
+        # An alert reaches Alertmanager at the next evaluation, not a minute later.
+        "--rules.alert.resend-delay=1s",
+    ], None, directory / "prometheus.log", f"http://{address}")
+    _wait_ready(process, process.url, "Prometheus")
+    return PromHandle(process, process.url, config_path)
+
+
+class AlertmanagerHandle:
+    def __init__(self, process: Process, url: str) -> None:
+        self.process, self.url = process, url
+
+    def alerts(self) -> list[dict]:
+        """Alerts Alertmanager holds (API v2), with status.state and status.inhibitedBy."""
+        response = requests.get(f"{self.url}/api/v2/alerts", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_alertmanager(work_dir: Path, config_path: Path) -> AlertmanagerHandle:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    directory = Path(work_dir) / f"alertmanager-{port}"
+    directory.mkdir(parents=True)
+    process = Process("alertmanager", [
+        _binary("alertmanager", "prometheus-alertmanager"),
+        f"--config.file={config_path}", f"--storage.path={directory / 'data'}",
+        f"--web.listen-address={address}", "--cluster.listen-address=",
+    ], None, directory / "alertmanager.log", f"http://{address}")
+    _wait_ready(process, process.url, "Alertmanager")
+    return AlertmanagerHandle(process, process.url)
+
+
+class WebhookReceiver:
+    """An HTTP server on a free loopback port that keeps every JSON body POSTed to it
+    (Alertmanager's webhook payloads)."""
+
+    def __init__(self) -> None:
+        self._payloads: list[dict] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    payload = json.loads(body)
+                except ValueError:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                with receiver._lock:
+                    receiver._payloads.append(payload)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def payloads(self) -> list[dict]:
+        with self._lock:
+            return list(self._payloads)
+
+    def notifications(self) -> list[tuple[str, dict]]:
+        """(payload status, alert) for every alert of every payload received."""
+        return [(p.get("status", ""), alert) for p in self.payloads
+                for alert in p.get("alerts", [])]
+
+    def __enter__(self) -> "WebhookReceiver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

@@ -1,0 +1,141 @@
+"""End to end: Gemini fails, the error-rate alert and the availability SLO's page fire in
+a real Prometheus, a real Alertmanager (configured by `python -m alerting.render_alertmanager`)
+sends them to a webhook, inhibits the warning under the critical, and sends the resolved
+notifications once Gemini is healthy again.
+
+The rules are the generated ones with every window and `for:` scaled by 1/30
+(alerting.durations.Scale, the same code path as the committed files), so a 5-minute
+condition holds after 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from ai_assist.samples import SAMPLES
+from alerting import rules as alert_rules
+from alerting.durations import Scale
+from tests.harness.processes import ROOT, start_emulator, start_service, wait_until
+from tests.harness.prom import WebhookReceiver, start_alertmanager, start_prometheus
+from tests.harness.traffic import map_request
+
+pytestmark = pytest.mark.stack
+
+SCALE = Scale(1 / 30)
+ERROR_RATE = "AIAssistErrorRateHigh"
+BUDGET_BURN = "AIAssistAvailabilityBudgetBurn"
+DEADLINE_S = 90
+
+
+def render_alertmanager_config(path: Path, webhook_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_ASSIST_")}
+    env.update({"PYTHONPATH": f"{ROOT / 'service'}:{ROOT}",
+                "AI_ASSIST_ALERT_WEBHOOK_URL": webhook_url,
+                "AI_ASSIST_ALERT_EMAIL_ENABLED": "false"})
+    subprocess.run([sys.executable, "-m", "alerting.render_alertmanager", "--out", str(path),
+                    "--group-wait", "1s", "--group-interval", "1s", "--repeat-interval", "1h",
+                    "--critical-repeat-interval", "1h"],
+                   check=True, cwd=ROOT, env=env, timeout=60)
+
+
+def write_scaled_rules(directory: Path) -> list[Path]:
+    directory.mkdir()
+    paths = []
+    for name, text in alert_rules.rule_files(SCALE).items():
+        (directory / name).write_text(text)
+        paths.append(directory / name)
+    return paths
+
+
+class Traffic:
+    """Mapping requests back to back in a thread, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.sent = url, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                map_request(self.url, SAMPLES[self.sent % len(SAMPLES)][1],
+                            client_id="e2e")
+            except Exception:  # the service answering 5xx is the point; keep sending
+                pass
+            self.sent += 1
+
+    def __enter__(self) -> "Traffic":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(70)
+
+
+def notified(receiver: WebhookReceiver, alertname: str, status: str,
+             severity: str = "critical") -> bool:
+    return any(alert["status"] == status and alert["labels"].get("alertname") == alertname
+               and alert["labels"].get("severity") == severity
+               for _, alert in receiver.notifications())
+
+
+def test_gemini_failures_page_through_alertmanager_and_resolve(tmp_path):
+    emulator = start_emulator(tmp_path)
+    stack = []
+    try:
+        service = start_service(tmp_path, {
+            "AI_ASSIST_GEMINI_BASE_URL": emulator.url, "AI_ASSIST_FALLBACK_ENABLED": "false",
+            "AI_ASSIST_LLM_TIMEOUT_S": "1", "AI_ASSIST_LLM_BACKOFF_S": "0.01",
+            "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0"})
+        stack.append(service)
+        with WebhookReceiver() as receiver:
+            config = tmp_path / "alertmanager.yml"
+            render_alertmanager_config(config, receiver.url)
+            alertmanager = start_alertmanager(tmp_path, config)
+            stack.append(alertmanager)
+            prom = start_prometheus(tmp_path, [service.target],
+                                    write_scaled_rules(tmp_path / "rules"),
+                                    alertmanager_url=alertmanager.url)
+            stack.append(prom)
+            with Traffic(service.url):
+                wait_until(lambda: any(v > 0 for _, v in prom.query(
+                    "ai_assist:request_rate:5m")), DEADLINE_S, "healthy traffic recorded")
+                assert ERROR_RATE not in {a["labels"]["alertname"] for a in prom.alerts()}
+
+                emulator.configure(fault_rates={"503": 1.0})
+                wait_until(lambda: notified(receiver, ERROR_RATE, "firing"), DEADLINE_S,
+                           f"{ERROR_RATE} critical at the webhook", interval=0.5)
+                wait_until(lambda: notified(receiver, BUDGET_BURN, "firing"), DEADLINE_S,
+                           f"{BUDGET_BURN} page at the webhook", interval=0.5)
+                wait_until(lambda: _inhibited_warning(alertmanager, ERROR_RATE), 30,
+                           f"{ERROR_RATE} warning inhibited by its critical", interval=0.5)
+
+                emulator.configure(fault_rates={"503": 0.0})
+                wait_until(lambda: notified(receiver, ERROR_RATE, "resolved"), DEADLINE_S,
+                           f"{ERROR_RATE} resolved at the webhook", interval=0.5)
+                wait_until(lambda: notified(receiver, BUDGET_BURN, "resolved"), DEADLINE_S,
+                           f"{BUDGET_BURN} resolved at the webhook", interval=0.5)
+        (payload, alert) = next((p, a) for p in receiver.payloads for a in p["alerts"]
+                                if a["labels"].get("alertname") == ERROR_RATE
+                                and a["labels"]["severity"] == "critical")
+        assert alert["annotations"]["runbook_url"] == f"docs/runbook.md#{ERROR_RATE.lower()}"
+        assert alert["annotations"]["dashboard"] == "/d/ai-assist-health"
+        assert "Error rate is" in alert["annotations"]["description"]
+        assert payload["receiver"] == "critical"
+    finally:
+        for process in reversed(stack):
+            process.stop()
+        emulator.stop()
+
+
+def _inhibited_warning(alertmanager, alertname: str) -> bool:
+    return any(a["labels"].get("alertname") == alertname
+               and a["labels"].get("severity") == "warning"
+               and a["status"]["inhibitedBy"] for a in alertmanager.alerts())

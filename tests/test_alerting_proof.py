@@ -1,0 +1,98 @@
+"""The proof for the rules: a real Prometheus loads every committed rule file beside the
+real service after a traffic mix (the `stack_with_traffic` fixture). Every rule is
+healthy, every recording rule holds a number, every series selector in every rule
+selects series (a renamed metric or a wrong `le` would not), and every alert expression
+evaluates. Alerts themselves may be empty: the traffic is not meant to breach them."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+
+import pytest
+
+from tests.harness.processes import wait_until
+from tests.harness.rules import alerts, load_rules, recordings, selectors
+
+pytestmark = pytest.mark.stack
+
+DEADLINE_S = 60
+
+
+def _recorded_series() -> list[str]:
+    """One selector per recording rule: its name and the labels it adds."""
+    out = []
+    for rule in recordings():
+        labels = rule.get("labels", {})
+        matchers = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+        out.append(f"{rule['record']}{{{matchers}}}" if matchers else rule["record"])
+    return out
+
+
+def test_prometheus_loaded_every_rule_and_each_is_healthy(stack_with_traffic):
+    expected = Counter(r.get("alert") or r["record"] for r in load_rules())
+
+    def all_evaluated():
+        rules = [r for g in stack_with_traffic.prom.rules() for r in g["rules"]]
+        return rules if all(r["health"] != "unknown" for r in rules) else None
+
+    rules = wait_until(all_evaluated, DEADLINE_S, "every rule evaluated once")
+    assert Counter(r["name"] for r in rules) == expected
+    unhealthy = [f"{r['name']}: {r.get('lastError')}" for r in rules if r["health"] != "ok"]
+    assert not unhealthy, "\n".join(unhealthy)
+
+
+def test_every_recording_rule_holds_a_number(stack_with_traffic):
+    prom = stack_with_traffic.prom
+    missing, not_finite = [], []
+    series = _recorded_series()
+    for selector in series:
+        try:
+            samples = wait_until(lambda: prom.query(selector), 30, selector)
+        except TimeoutError:
+            missing.append(selector)
+            continue
+        not_finite += [f"{selector} = {v}" for _, v in samples if not math.isfinite(v)]
+    print(f"recording rules: {len(series) - len(missing) - len(not_finite)}/{len(series)} "
+          f"hold a finite number")
+    assert not missing, "no sample:\n" + "\n".join(missing)
+    assert not not_finite, "\n".join(not_finite)
+
+
+def test_every_selector_in_every_rule_selects_series(stack_with_traffic):
+    prom = stack_with_traffic.prom
+    wanted = sorted({s for rule in load_rules() for s in selectors(rule["expr"])})
+    empty = []
+    for selector in wanted:
+        try:
+            wait_until(lambda: prom.query(selector), 30, selector)
+        except TimeoutError:
+            empty.append(selector)
+    print(f"selectors in rules: {len(wanted) - len(empty)}/{len(wanted)} select series")
+    assert not empty, "selects nothing:\n" + "\n".join(empty)
+
+
+def test_every_alert_expression_evaluates(stack_with_traffic):
+    prom = stack_with_traffic.prom
+    failures = []
+    for rule in alerts():
+        try:
+            prom.query(rule["expr"])
+        except Exception as exc:  # a refused query is the failure being looked for
+            failures.append(f"{rule['alert']} ({rule['labels']['severity']}): {exc}")
+    assert not failures, "\n".join(failures)
+
+
+def test_the_recorded_error_rate_is_the_truth_of_the_traffic(stack_with_traffic):
+    """The alerts read the recording rule: it must say what the traffic did."""
+    stack = stack_with_traffic
+    traffic, prom = stack.traffic, stack.prom
+    at = stack.query_time + 2 * stack.scrape_interval_s  # a rule evaluation after the data
+    if at - traffic.started_at > 280:
+        pytest.skip("the traffic took longer than the rule's 5m window")
+    assert traffic.statuses["error"] > 0, "the traffic mix must reach errors"
+    wait_until(lambda: time.time() > at + stack.scrape_interval_s, 30, "an evaluation")
+    (only,) = prom.query("ai_assist:error_rate:5m", time=at)
+    assert only[1] == pytest.approx(traffic.statuses["error"] / traffic.answered,
+                                    rel=0.03, abs=0.002)
