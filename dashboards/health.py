@@ -80,6 +80,31 @@ def logs():
     )
 
 
+def slo_budget():
+    # alerting.slo links its alerts to this module's UID, so it is imported late.
+    from alerting import slo as S
+
+    budget = stat(
+        "SLO error budget left (30 d)",
+        "Share of each SLO's 30-day error budget still unspent (ai_assist:slo_* recording "
+        "rules): availability (99.9 % of answered requests get an answer) and latency (95 % "
+        "of requests finish under 30 s). Below 0 the SLO is broken. Service-wide: the "
+        "instance filter does not apply.", "percentunit",
+        [prom(S.BUDGET_REMAINING, "{{slo}}")],
+        steps=[{"color": "red", "value": None}, {"color": "orange", "value": 0},
+               {"color": "green", "value": 0.25}],
+        width=8, graph=False, text_mode="value_and_name")
+    burn = timeseries(
+        "SLO burn rate (1 h)",
+        "How fast each SLO spends its error budget: the error ratio over the last hour over "
+        "the budget (1 - objective). 1 spends it in exactly 30 days; the page fires above "
+        "14.4 (with the 5 m window agreeing). Service-wide: the instance filter does not "
+        "apply.", "none",
+        [prom(f"{S.error_ratio('1h')} / on(slo) group_left() (1 - {S.OBJECTIVE})", "{{slo}}")],
+        width=16)
+    return budget, burn
+
+
 def dashboard():
     return build(UID, "AI Assist - Service Health",
                  "Is it up, what runs, what fails, what hardware, what it knows, what it "
@@ -98,6 +123,7 @@ def dashboard():
         section("Stability",
                 *(threshold_stat(BY_KEY[key], m, width=6)
                   for key in ("availability", "error_rate", "retry_ratio", "timeout_ratio"))),
+        section("SLOs", *slo_budget()),
         section(
             "Errors",
             timeseries("Errors by type and severity",
