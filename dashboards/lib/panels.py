@@ -12,6 +12,7 @@ import attr
 from grafanalib import core as G
 
 from alerting.thresholds import Threshold
+from alerting.units import words
 from dashboards.lib.promql import RATE, zero_when_absent
 from dashboards.lib.variables import INSTANCE, LOKI, PROMETHEUS
 
@@ -75,25 +76,11 @@ def threshold_steps(row: Threshold) -> list[dict]:
             {"color": "yellow", "value": row.warning}, {"color": "green", "value": row.goal}]
 
 
-def format_value(value: float, unit: str) -> str:
-    if unit == "percentunit":
-        return f"{value * 100:g} %"
-    if unit == "s":
-        return f"{value:g} s"
-    if unit == "reqpm":
-        return f"{value:g} req/min"
-    if unit == "short":
-        for size, suffix in ((1e6, "M"), (1e4, "k")):
-            if value >= size:
-                return f"{value / size:g}{suffix}"
-    return f"{value:g}"
-
-
 def threshold_targets(row: Threshold) -> str:
     worse, better = (">", "<") if row.higher_is_worse else ("<", ">")
-    text = (f"Goal {better} {format_value(row.goal, row.unit)}; "
-            f"warning {worse} {format_value(row.warning, row.unit)}; "
-            f"critical {worse} {format_value(row.critical, row.unit)}.")
+    text = (f"Goal {better} {words(row.goal, row.unit)}; "
+            f"warning {worse} {words(row.warning, row.unit)}; "
+            f"critical {worse} {words(row.critical, row.unit)}.")
     if row.fixed_window:
         text += f" Fixed {row.fixed_window} window: ignores the time picker."
     return text
