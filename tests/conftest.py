@@ -20,6 +20,15 @@ from ai_assist.config import Settings
 from tests.harness.processes import free_port, start_emulator, wait_until
 
 
+def pytest_terminal_summary(terminalreporter):
+    from tests.harness.panels import COVERAGE
+
+    if COVERAGE:
+        terminalreporter.section("coverage of the proofs")
+        for line in COVERAGE:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
     emulator = start_emulator(tmp_path_factory.mktemp("emulator"))

@@ -20,7 +20,7 @@ import pytest
 from ai_assist.telemetry.logging import SERVICE_NAME
 
 from alerting.thresholds import BY_KEY
-from tests.harness.panels import all_queries, fill_variables, find_query, load_dashboards
+from tests.harness.panels import COVERAGE, all_queries, fill_variables, find_query, load_dashboards
 from tests.harness.processes import wait_until
 
 pytestmark = pytest.mark.stack
@@ -88,7 +88,8 @@ def prove(stack, at: float, interval_s: float, label: str) -> None:
             failures.append(f"{q.dashboard} / {q.panel} / {q.ref}: "
                             f"{'no sample' if not samples else f'non-finite {bad}'}")
     for uid in sorted(totals):
-        print(f"{label}: {_short(uid)}: {proven[uid]}/{totals[uid]} targets proven")
+        COVERAGE.append(f"panels, {label}: {_short(uid)}: {proven[uid]}/{totals[uid]} "
+                        "targets proven")
     assert not failures, f"{label}: unproven targets:\n" + "\n".join(failures)
     assert set(totals) == set(DASHBOARDS)
 
