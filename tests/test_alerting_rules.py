@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from ai_assist.telemetry import metrics as M
 
@@ -22,6 +23,7 @@ from alerting.durations import Scale, duration, seconds
 from alerting.threshold_alerts import alert_name
 from alerting.thresholds import THRESHOLDS
 from tests.harness.panels import all_queries
+from tests.harness.prom import start_alertmanager
 from tests.harness.rules import (RULES_DIR, TESTS_DIR, alerts, load_rules, metric_name,
                                  recordings, rule_files, selectors)
 
@@ -78,6 +80,19 @@ def test_promtool_unit_tests_pass():
 def test_amtool_accepts_the_committed_alertmanager_config():
     result = _run(_tool("amtool"), "check-config", str(COMMITTED_ALERTMANAGER))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.stack
+def test_alertmanager_starts_on_the_committed_config_before_any_secret_exists(tmp_path):
+    """`docker compose up` with an empty alerting/secrets/: Alertmanager must still run and
+    hold the routes; only the sends wait for the files."""
+    alertmanager = start_alertmanager(tmp_path, COMMITTED_ALERTMANAGER)
+    try:
+        status = requests.get(f"{alertmanager.url}/api/v2/status", timeout=10).json()
+        loaded = yaml.safe_load(status["config"]["original"])
+        assert {r["name"] for r in loaded["receivers"]} >= {"critical", "warning"}
+    finally:
+        alertmanager.stop()
 
 
 # --- every alert complete ------------------------------------------------------------
