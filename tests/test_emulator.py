@@ -227,24 +227,22 @@ async def test_fault_rates(client, fresh):
     configure(fresh, fault_rates={"503": 1.0})
     with pytest.raises(genai_errors.ServerError):
         await generate(client, prompt())
+
+    async def outcomes_of_40_calls() -> list[str]:
+        outcomes = []
+        for _ in range(40):
+            try:
+                await generate(client, prompt())
+                outcomes.append("ok")
+            except genai_errors.ServerError:
+                outcomes.append("503")
+        return outcomes
+
     configure(fresh, fault_rates={"503": 0.5}, seed=7)
-    outcomes = []
-    for _ in range(40):
-        try:
-            await generate(client, prompt())
-            outcomes.append("ok")
-        except genai_errors.ServerError:
-            outcomes.append("503")
+    outcomes = await outcomes_of_40_calls()
     assert 8 <= outcomes.count("503") <= 32
     configure(fresh, seed=7)  # the same seed draws the same faults
-    again = []
-    for _ in range(40):
-        try:
-            await generate(client, prompt())
-            again.append("ok")
-        except genai_errors.ServerError:
-            again.append("503")
-    assert again == outcomes
+    assert await outcomes_of_40_calls() == outcomes
 
 
 async def test_usage_overrides_and_thinking_budget(client, fresh):

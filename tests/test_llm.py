@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import time
 from dataclasses import replace
 
@@ -29,6 +28,7 @@ from ai_assist.telemetry import tracing
 from ai_assist.telemetry.metrics import FALLBACK_REASONS, Metrics
 from gemini_emulator import BackgroundEmulator
 from tests.harness.candidates import ESRS_E1_6, GRI_303_3, GRI_305_1, GRI_305_2
+from tests.harness.processes import free_port
 
 MODEL = "gemini-2.5-flash"
 CANDIDATES = [GRI_305_1, GRI_303_3, ESRS_E1_6, GRI_305_2]
@@ -238,9 +238,7 @@ async def test_client_errors_are_not_retried(make, emu):
 
 
 async def test_connection_errors_are_retried_then_reported(make):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]  # nothing listens once the socket is closed
+    closed_port = free_port()  # nothing listens once its socket is closed
     h = make(f"http://127.0.0.1:{closed_port}", llm_max_retries=2)
     started = time.monotonic()
     with pytest.raises(GeminiAPIError) as caught:
@@ -426,13 +424,13 @@ async def test_a_failed_stage_marks_the_llm_span(make, emu, spans):
     assert parsing.attributes["esg.json_parse.result"] == "failed"
 
 
-def test_generation_config_asks_for_schema_bound_json(emulator):
-    flash = Harness(emulator.url).mapper.generation_config(CANDIDATES, 2)
+async def test_generation_config_asks_for_schema_bound_json(make):
+    flash = make().mapper.generation_config(CANDIDATES, 2)
     assert flash.response_mime_type == "application/json"
     assert flash.temperature <= 0.2 and flash.max_output_tokens == 2048
     assert flash.thinking_config.thinking_budget == 1024  # room left for the answer
     ids = flash.response_schema.properties["matches"].items.properties["disclosure_id"].enum
     assert ids == [c.disclosure_id for c in CANDIDATES]
     assert flash.response_schema.properties["matches"].max_items == 2
-    lite = Harness(emulator.url, gemini_model="gemini-2.5-flash-lite").mapper
+    lite = make(gemini_model="gemini-2.5-flash-lite").mapper
     assert lite.generation_config(CANDIDATES, 2).thinking_config is None

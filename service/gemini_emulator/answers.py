@@ -135,7 +135,7 @@ def answer_json(matches: list[dict]) -> str:
     return json.dumps({"matches": matches}, ensure_ascii=False)
 
 
-def invented(parsed: ParsedPrompt, matches: list[dict], replace_all: bool) -> list[dict]:
+def invented(matches: list[dict], replace_all: bool) -> list[dict]:
     """Answers naming disclosures that were not among the candidates."""
     fake = {"disclosure_id": "GRI 999-9", "confidence": 0.96,
             "rationale": "The passage answers a disclosure that was not offered."}

@@ -205,9 +205,9 @@ def model_answer(state: EmulatorState, model: str, prompt: str, fault: str | Non
     matches = answers.choose(parsed)
     finish = "STOP"
     if fault == "invented":
-        matches = answers.invented(parsed, matches, replace_all=False)
+        matches = answers.invented(matches, replace_all=False)
     elif fault == "invented_all":
-        matches = answers.invented(parsed, matches, replace_all=True)
+        matches = answers.invented(matches, replace_all=True)
     text = answers.answer_json(matches)
     if fault == "fenced":
         text = answers.fenced(text)

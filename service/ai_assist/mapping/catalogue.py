@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ai_assist.frameworks import FRAMEWORKS
@@ -34,8 +34,7 @@ class Disclosure:
 
     def to_metadata(self) -> dict[str, str]:
         """ChromaDB metadata: string values only."""
-        return {"framework": self.framework, "id": self.id, "title": self.title,
-                "description": self.description, "group": self.group}
+        return asdict(self)
 
 
 def _file_name(framework: str) -> str:

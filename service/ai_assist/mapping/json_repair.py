@@ -24,6 +24,8 @@ _FENCE = re.compile(r"```[ \t]*(?:json[c5]?|JSON|javascript|js)?[ \t]*\r?\n?(.*?
                     re.DOTALL)
 _KEY = re.compile(r"[A-Za-z_$][\w$-]*")
 _SCALAR = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[A-Za-z_]+")
+_INTEGER = re.compile(r"-?\d+")
+_BRACKET = re.compile(r"[{\[]")
 _MAX_STARTS = 20  # candidate starting brackets tried inside prose
 
 _LITERALS = {"true": True, "false": False, "null": None,
@@ -71,9 +73,8 @@ def _texts_to_try(raw: str) -> list[str]:
 
 
 def _starts(text: str) -> list[int]:
-    """Where a JSON value may begin: each bracket, a few dozen at most. After a failed
-    attempt only brackets beyond the point where it failed are tried."""
-    return [m.start() for m in re.finditer(r"[{\[]", text)][:_MAX_STARTS]
+    """Where a JSON object or array may begin: each bracket, _MAX_STARTS at most."""
+    return [m.start() for m in _BRACKET.finditer(text)][:_MAX_STARTS]
 
 
 class _LenientParser:
@@ -81,17 +82,20 @@ class _LenientParser:
         self.s = text
         self.i = start
 
-    def parse(self) -> Any:
-        value, state = self._value()
-        if state == CUT and not isinstance(value, (dict, list)):
-            raise _Invalid("the text ends inside its only value")
-        if not isinstance(value, (dict, list)):
-            raise _Invalid("not an object or array")
-        return value
+    def parse(self) -> dict | list:
+        """The object or array whose bracket is at `start` (always a bracket: _starts)."""
+        return self._value()[0]
 
     # -- helpers ------------------------------------------------------------------
     def _at_end(self) -> bool:
         return self.i >= len(self.s)
+
+    def _after_member(self, close: str) -> None:
+        """After a member: the text may end, or go on with ',' or `close` (the loop
+        handles each of those)."""
+        self._skip()
+        if not self._at_end() and self.s[self.i] not in ("," + close):
+            raise _Invalid(f"expected ',' or {close!r} at {self.i}")
 
     def _skip(self) -> None:
         s = self.s
@@ -153,14 +157,7 @@ class _LenientParser:
             out[key] = value
             if state == CLOSED:
                 return out, CLOSED
-            self._skip()
-            if self._at_end():
-                return out, CUT
-            c = self.s[self.i]
-            if c == ",":
-                self.i += 1
-            elif c != "}":
-                raise _Invalid(f"expected ',' or '}}' at {self.i}")
+            self._after_member("}")
 
     def _key(self) -> tuple[str, str]:
         if self.s[self.i] in "\"'":
@@ -191,14 +188,7 @@ class _LenientParser:
             out.append(value)
             if state == CLOSED:
                 return out, CLOSED
-            self._skip()
-            if self._at_end():
-                return out, CLOSED
-            c = self.s[self.i]
-            if c == ",":
-                self.i += 1
-            elif c != "]":
-                raise _Invalid(f"expected ',' or ']' at {self.i}")
+            self._after_member("]")
 
     def _string(self) -> tuple[str, str]:
         quote = self.s[self.i]
@@ -243,4 +233,4 @@ class _LenientParser:
             return _LITERALS[word], COMPLETE
         if word[0].isalpha() or word[0] == "_":
             raise _Invalid(f"unquoted word {word!r}")
-        return (int(word) if re.fullmatch(r"-?\d+", word) else float(word)), COMPLETE
+        return (int(word) if _INTEGER.fullmatch(word) else float(word)), COMPLETE

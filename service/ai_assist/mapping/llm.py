@@ -62,7 +62,9 @@ GEN_AI_PROVIDER = "gcp.gemini"
 tracer = trace.get_tracer("ai_assist.llm")
 log = get_logger("ai_assist.llm")
 
-_CONNECTION_ERRORS = (aiohttp.ClientError, httpx.TransportError, ConnectionError, OSError)
+_CONNECTION_ERRORS = (aiohttp.ClientError, httpx.TransportError, OSError)
+_RETRY_DELAY = re.compile(r"\s*(\d+(?:\.\d+)?)s\s*")   # RetryInfo.retryDelay, "1.5s"
+_SECONDS = re.compile(r"\s*\d+(?:\.\d+)?\s*")           # Retry-After in seconds
 
 
 @dataclass
@@ -151,13 +153,13 @@ def _retry_hint_s(exc: genai_errors.APIError) -> float | None:
     details = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else {}
     for detail in details.get("details") or [] if isinstance(details, dict) else []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
-            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(detail.get("retryDelay", "")))
+            m = _RETRY_DELAY.fullmatch(str(detail.get("retryDelay", "")))
             if m:
                 return float(m.group(1))
     headers = getattr(exc.response, "headers", None) or {}
     value = headers.get("Retry-After") if hasattr(headers, "get") else None
     if value:
-        if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", value):
+        if _SECONDS.fullmatch(value):
             return float(value)
         try:
             when = email.utils.parsedate_to_datetime(value)
@@ -193,9 +195,20 @@ class GeminiMapper:
                 retry_options=types.HttpRetryOptions(attempts=1),
             ),
         )
+        budget = min(THINKING_BUDGETS.get(self.model, 0), settings.llm_max_output_tokens // 2)
+        self._thinking = types.ThinkingConfig(thinking_budget=budget) if budget >= 128 else None
         server = urlsplit(settings.gemini_base_url or "https://generativelanguage.googleapis.com")
-        self._server = (server.hostname or "", server.port or (443 if server.scheme == "https"
-                                                               else 80))
+        self._span_attributes = {  # of every "chat {model}" span
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": GEN_AI_SYSTEM,
+            "gen_ai.provider.name": GEN_AI_PROVIDER,
+            "gen_ai.request.model": self.model,
+            "gen_ai.request.max_tokens": settings.llm_max_output_tokens,
+            "gen_ai.request.temperature": TEMPERATURE,
+            "gen_ai.output.type": "json",
+            "server.address": server.hostname or "",
+            "server.port": server.port or (443 if server.scheme == "https" else 80),
+        }
         self._random = random.Random()
 
     async def aclose(self) -> None:
@@ -203,16 +216,13 @@ class GeminiMapper:
 
     def generation_config(self, candidates: list[Candidate], top_k: int
                           ) -> types.GenerateContentConfig:
-        max_tokens = self.settings.llm_max_output_tokens
-        budget = min(THINKING_BUDGETS.get(self.model, 0), max_tokens // 2)
-        thinking = types.ThinkingConfig(thinking_budget=budget) if budget >= 128 else None
         return types.GenerateContentConfig(
             temperature=TEMPERATURE,
-            max_output_tokens=max_tokens,
+            max_output_tokens=self.settings.llm_max_output_tokens,
             candidate_count=1,
             response_mime_type="application/json",
             response_schema=response_schema([c.disclosure_id for c in candidates], top_k),
-            thinking_config=thinking,
+            thinking_config=self._thinking,
         )
 
     async def map(self, text: str, candidates: list[Candidate], frameworks,
@@ -241,7 +251,6 @@ class GeminiMapper:
         config = self.generation_config(candidates, top_k)
         totals = [0, 0, 0]
         last: Attempt | None = None
-        attempts = 0
         for number in range(1, self.settings.llm_max_retries + 2):
             if last is not None:
                 delay = self._delay(number - 1, last.retry_hint_s)
@@ -249,7 +258,6 @@ class GeminiMapper:
                 trace.get_current_span().add_event("retry", {
                     "attempt": number, "reason": last.failure, "delay_s": round(delay, 3)})
                 await asyncio.sleep(delay)
-            attempts = number
             last = await self._attempt(prompt, config, candidates, top_k, number)
             totals[0] += last.input_tokens
             totals[1] += last.output_tokens
@@ -257,7 +265,7 @@ class GeminiMapper:
             if last.failure is None:
                 return LLMResult(matches=last.matches or [], input_tokens=totals[0],
                                  output_tokens=totals[1], thinking_tokens=totals[2],
-                                 attempts=attempts, parse_result=last.parse_result)
+                                 attempts=number, parse_result=last.parse_result)
             will_retry = last.retryable and number <= self.settings.llm_max_retries
             log.warning("gemini_attempt_failed", model=self.model, attempt=number,
                         outcome=last.outcome, reason=last.failure, status_code=last.code,
@@ -265,7 +273,7 @@ class GeminiMapper:
                         error_message=_describe(last.error))
             if not will_retry:
                 break
-        raise self._give_up(last, attempts)
+        raise self._give_up(last, number)
 
     def _delay(self, retry: int, hint_s: float | None) -> float:
         delay = self.settings.llm_backoff_s * 2 ** (retry - 1)
@@ -351,20 +359,9 @@ class GeminiMapper:
     async def _call(self, prompt: str, config: types.GenerateContentConfig, number: int
                     ) -> tuple[types.GenerateContentResponse | None, Attempt]:
         """One generateContent call in its "chat {model}" span."""
-        attributes = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": GEN_AI_SYSTEM,
-            "gen_ai.provider.name": GEN_AI_PROVIDER,
-            "gen_ai.request.model": self.model,
-            "gen_ai.request.max_tokens": self.settings.llm_max_output_tokens,
-            "gen_ai.request.temperature": TEMPERATURE,
-            "gen_ai.output.type": "json",
-            "server.address": self._server[0],
-            "server.port": self._server[1],
-            "esg.llm.attempt": number,
-        }
         with tracer.start_as_current_span(f"chat {self.model}", kind=SpanKind.CLIENT,
-                                          attributes=attributes,
+                                          attributes={**self._span_attributes,
+                                                      "esg.llm.attempt": number},
                                           record_exception=False) as span:
             response, attempt = None, None
             try:
