@@ -18,7 +18,9 @@ from ai_assist.samples import SCOPE1
 from gemini_emulator import FAULTS, BackgroundEmulator, EmulatorConfig
 from gemini_emulator.answers import parse_prompt
 from tests.harness.candidates import ESRS_E1_6, GRI_303_3, GRI_305_1, TCFD_STRATEGY_C
-from tests.harness.processes import start_emulator, wait_until
+from tests.harness.processes import configure_emulator as configure
+from tests.harness.processes import emulator_stats as stats
+from tests.harness.processes import reset_emulator, start_emulator, wait_until
 
 MODEL = "gemini-2.5-flash"
 CANDIDATES = [GRI_305_1, GRI_303_3, ESRS_E1_6, TCFD_STRATEGY_C]
@@ -36,9 +38,9 @@ def emu():
 
 @pytest.fixture
 def fresh(emu):
-    requests.post(f"{emu.url}/_emulator/reset", timeout=5).raise_for_status()
+    reset_emulator(emu)
     yield emu
-    requests.post(f"{emu.url}/_emulator/reset", timeout=5).raise_for_status()
+    reset_emulator(emu)
 
 
 @pytest.fixture
@@ -46,16 +48,6 @@ async def client(fresh):
     client = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=fresh.url))
     yield client.aio
     await client.aio.aclose()
-
-
-def configure(emu, **changes) -> dict:
-    response = requests.post(f"{emu.url}/_emulator/config", json=changes, timeout=5)
-    response.raise_for_status()
-    return response.json()
-
-
-def stats(emu) -> dict:
-    return requests.get(f"{emu.url}/_emulator/stats", timeout=5).json()
 
 
 async def generate(aio, contents: str, **config):

@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 
 import pytest
-import requests
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,7 +27,8 @@ from ai_assist.telemetry import tracing
 from ai_assist.telemetry.metrics import FALLBACK_REASONS, Metrics
 from gemini_emulator import BackgroundEmulator
 from tests.harness.candidates import ESRS_E1_6, GRI_303_3, GRI_305_1, GRI_305_2
-from tests.harness.processes import free_port
+from tests.harness.processes import configure_emulator as configure
+from tests.harness.processes import emulator_stats, free_port, reset_emulator
 
 MODEL = "gemini-2.5-flash"
 CANDIDATES = [GRI_305_1, GRI_303_3, ESRS_E1_6, GRI_305_2]
@@ -44,7 +44,7 @@ def emulator():
 
 @pytest.fixture
 def emu(emulator):
-    requests.post(f"{emulator.url}/_emulator/reset", timeout=5).raise_for_status()
+    reset_emulator(emulator)
     return emulator
 
 
@@ -92,14 +92,6 @@ async def make(emu):
     yield factory
     for harness in made:
         await harness.mapper.aclose()
-
-
-def emulator_stats(emu) -> dict:
-    return requests.get(f"{emu.url}/_emulator/stats", timeout=5).json()
-
-
-def configure(emu, **changes) -> None:
-    requests.post(f"{emu.url}/_emulator/config", json=changes, timeout=5).raise_for_status()
 
 
 # -- success ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ai_assist.errors import AIAssistError, GeminiAPIError
 from ai_assist.health import GeminiOutcomes, HealthChecker
 from ai_assist.mapping.catalogue import Disclosure, counts_by_framework, load_catalogue
 from ai_assist.mapping.embedding import EmbeddingModel, MicroBatcher
-from ai_assist.mapping.pipeline import MappingResult, Pipeline, as_internal, trace_exemplar
+from ai_assist.mapping.pipeline import MappingResult, Pipeline, as_internal
 from ai_assist.mapping.vector_store import VectorStore
 from ai_assist.ratelimit import RateLimiter
 from ai_assist.rejections import RequestRejected, validate_map_request
@@ -273,7 +273,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         finally:
             metrics.in_progress.dec()
             metrics.request_duration.labels(status).observe(time.perf_counter() - start,
-                                                            exemplar=trace_exemplar())
+                                                            exemplar=tracing.trace_exemplar())
             metrics.requests.labels(status).inc()
         response = MapResponse(
             request_id=request_id, average_confidence=result.average_confidence,

@@ -78,15 +78,28 @@ def _python_env(extra: dict[str, str]) -> dict[str, str]:
 
 class Emulator(Process):
     def configure(self, **config) -> dict:
-        response = requests.post(f"{self.url}/_emulator/config", json=config, timeout=5)
-        response.raise_for_status()
-        return response.json()
+        return configure_emulator(self, **config)
 
     def reset(self) -> None:
-        requests.post(f"{self.url}/_emulator/reset", timeout=5).raise_for_status()
+        reset_emulator(self)
 
     def stats(self) -> dict:
-        return requests.get(f"{self.url}/_emulator/stats", timeout=5).json()
+        return emulator_stats(self)
+
+
+def configure_emulator(emulator, **config) -> dict:
+    """Change the run-time config of an emulator (a process or an in-thread one)."""
+    response = requests.post(f"{emulator.url}/_emulator/config", json=config, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def reset_emulator(emulator) -> None:
+    requests.post(f"{emulator.url}/_emulator/reset", timeout=5).raise_for_status()
+
+
+def emulator_stats(emulator) -> dict:
+    return requests.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
 
 
 def start_emulator(log_dir: Path, *args: str) -> Emulator:

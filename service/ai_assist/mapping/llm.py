@@ -46,6 +46,7 @@ from ai_assist.mapping.prompt import build_prompt, response_schema
 from ai_assist.mapping.types import Candidate, LLMResult, Match
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import Metrics
+from ai_assist.telemetry.tracing import trace_exemplar
 
 TEMPERATURE = 0.1
 JITTER = 0.5               # a retry waits backoff * 2^(n-1) * (1 + U(0, JITTER))
@@ -89,11 +90,6 @@ class Attempt:
     @property
     def retryable(self) -> bool:
         return self.failure not in (None, "client_error")
-
-
-def _exemplar() -> dict[str, str] | None:
-    ctx = trace.get_current_span().get_span_context()
-    return {"trace_id": format(ctx.trace_id, "032x")} if ctx.is_valid else None
 
 
 def _describe(error: BaseException | None) -> str | None:
@@ -242,7 +238,7 @@ class GeminiMapper:
                 raise
             finally:
                 self.metrics.stage_duration.labels("llm").observe(
-                    time.perf_counter() - started, exemplar=_exemplar())
+                    time.perf_counter() - started, exemplar=trace_exemplar())
 
     async def _map(self, text, candidates, frameworks, top_k) -> LLMResult:
         if not candidates:
@@ -345,7 +341,7 @@ class GeminiMapper:
                 yield span
             finally:
                 self.metrics.stage_duration.labels("json_parsing").observe(
-                    time.perf_counter() - started, exemplar=_exemplar())
+                    time.perf_counter() - started, exemplar=trace_exemplar())
 
     @staticmethod
     def _finish(response: types.GenerateContentResponse) -> str:

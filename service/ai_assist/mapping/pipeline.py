@@ -22,17 +22,13 @@ from ai_assist.mapping.types import Match
 from ai_assist.mapping.vector_store import VectorStore
 from ai_assist.telemetry.logging import get_logger, text_fingerprint
 from ai_assist.telemetry.metrics import Metrics
+from ai_assist.telemetry.tracing import trace_exemplar
 
 MATCH_SUCCESS_CONFIDENCE = 0.6  # the plan's critical confidence level
 DUPLICATE_WINDOW = 10_000
 
 tracer = trace.get_tracer("ai_assist.pipeline")
 log = get_logger("ai_assist.pipeline")
-
-
-def trace_exemplar() -> dict[str, str] | None:
-    ctx = trace.get_current_span().get_span_context()
-    return {"trace_id": format(ctx.trace_id, "032x")} if ctx.is_valid else None
 
 
 @dataclass

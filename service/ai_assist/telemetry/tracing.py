@@ -80,3 +80,9 @@ class _ProxyTracer(trace.Tracer):
 
     def start_as_current_span(self, *args, **kwargs):
         return self._tracer().start_as_current_span(*args, **kwargs)
+
+
+def trace_exemplar() -> dict[str, str] | None:
+    """The current trace id as a histogram exemplar, so Grafana links a bucket to Tempo."""
+    ctx = trace.get_current_span().get_span_context()
+    return {"trace_id": format(ctx.trace_id, "032x")} if ctx.is_valid else None
