@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ai_assist.pricing import PRICES
+from ai_assist.telemetry import metrics as M
 
 from alerting.thresholds import BY_KEY
 from dashboards.lib import queries as Q
@@ -21,6 +22,7 @@ UID = "ai-assist-cost"
 PRICE_TABLE = "; ".join(f"{model} {p.input_per_million_usd:g} in / {p.output_per_million_usd:g} out"
                         for model, p in sorted(PRICES.items()))
 INPUT_GOAL = BY_KEY["avg_input_tokens"]
+RETRY = BY_KEY["retry_ratio"]
 
 
 def projected_monthly_cost():
@@ -72,7 +74,7 @@ def suggestions():
     cache = stat(
         "Advice: a response cache would save",
         "Share of answered requests whose text was already mapped recently "
-        "(esg_mapping_duplicate_requests_total / answered requests): the Gemini calls and "
+        f"({M.DUPLICATE_REQUESTS_TOTAL} / answered requests): the Gemini calls and "
         "tokens a response cache keyed on the text would save.", "percentunit",
         [prom(Q.cache_potential(m), "repeat requests")],
         steps=[{"color": "green", "value": None}, {"color": "yellow", "value": 0.05},
@@ -90,13 +92,14 @@ def suggestions():
     recalls = stat(
         "Advice: re-calls after unusable answers",
         "Share of Gemini calls that repeat a call whose answer was unparseable or empty "
-        "(retries for invalid_json or empty_answer / all calls). Under 5 % it reads as a "
-        "check: JSON parsing is healthy and costs few re-calls.", "percentunit",
+        f"(retries for {' or '.join(M.WASTE_REASONS)} / all calls). Under "
+        f"{RETRY.goal * 100:g} % it reads as a check: JSON parsing is healthy and costs few "
+        "re-calls.", "percentunit",
         [prom(Q.recall_share_bad_answers(m), "re-call share")],
         steps=[{"color": "green", "value": None},
-               {"color": "orange", "value": BY_KEY["retry_ratio"].goal},
-               {"color": "red", "value": BY_KEY["retry_ratio"].warning}],
-        mappings=[range_text(0, BY_KEY["retry_ratio"].goal,
+               {"color": "orange", "value": RETRY.goal},
+               {"color": "red", "value": RETRY.warning}],
+        mappings=[range_text(0, RETRY.goal,
                              "JSON parse success high (few re-calls)", "green")],
         width=6, graph=False)
     return reduce_by, cache, wasted, recalls
@@ -134,7 +137,7 @@ def dashboard():
                        width=8),
             timeseries("Wasted tokens by reason",
                        "Tokens per minute billed for Gemini answers that were thrown away, "
-                       "by reason (invalid_json, empty_answer).", "short",
+                       f"by reason ({', '.join(M.WASTE_REASONS)}).", "short",
                        [prom(Q.wasted_tokens_per_minute_by_reason(m), "{{reason}}")],
                        stacked=True, width=8)),
     ], with_model=True)

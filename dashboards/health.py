@@ -25,6 +25,7 @@ from dashboards.lib.variables import INSTANCE as m
 
 UID = "ai-assist-health"
 UP_DOWN = [value_text(1, "UP", "green"), value_text(0, "DOWN", "red")]
+UP_STEPS = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
 
 
 def components():
@@ -33,7 +34,7 @@ def components():
         "1 (UP) when a component passes its health check, 0 (DOWN) when it fails: "
         f"{', '.join(M.HEALTH_COMPONENTS)}. The worst of the selected replicas.",
         "none", [prom(Q.health_by_component(m), "{{component}}")],
-        steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
+        steps=UP_STEPS,
         mappings=UP_DOWN, width=12, graph=False, text_mode="value_and_name")
 
 
@@ -84,23 +85,28 @@ def slo_budget():
     # alerting.slo links its alerts to this module's UID, so it is imported late.
     from alerting import slo as S
 
+    availability, latency = S.SLOS
+    page = S.BURN_WINDOWS[0]
     budget = stat(
-        "SLO error budget left (30 d)",
-        "Share of each SLO's 30-day error budget still unspent (ai_assist:slo_* recording "
-        "rules): availability (99.9 % of answered requests get an answer) and latency (95 % "
-        "of requests finish under 30 s). Below 0 the SLO is broken. Service-wide: the "
+        f"SLO error budget left ({S.SLO_WINDOW_DAYS} d)",
+        f"Share of each SLO's {S.SLO_WINDOW_DAYS}-day error budget still unspent "
+        "(ai_assist:slo_* recording rules): availability "
+        f"({availability.objective * 100:g} % of answered requests get an answer) and "
+        f"latency ({latency.objective * 100:g} % of requests finish under "
+        f"{S.LATENCY_LIMIT_S} s). Below 0 the SLO is broken. Service-wide: the "
         "instance filter does not apply.", "percentunit",
         [prom(S.BUDGET_REMAINING, "{{slo}}")],
         steps=[{"color": "red", "value": None}, {"color": "orange", "value": 0},
                {"color": "green", "value": 0.25}],
         width=8, graph=False, text_mode="value_and_name")
     burn = timeseries(
-        "SLO burn rate (1 h)",
-        "How fast each SLO spends its error budget: the error ratio over the last hour over "
-        "the budget (1 - objective). 1 spends it in exactly 30 days; the page fires above "
-        "14.4 (with the 5 m window agreeing). Service-wide: the instance filter does not "
-        "apply.", "none",
-        [prom(f"{S.error_ratio('1h')} / on(slo) group_left() (1 - {S.OBJECTIVE})", "{{slo}}")],
+        f"SLO burn rate ({page.long})",
+        f"How fast each SLO spends its error budget: the error ratio over the last {page.long} "
+        f"over the budget (1 - objective). 1 spends it in exactly {S.SLO_WINDOW_DAYS} days; the "
+        f"page fires above {page.factor:g} (with the {page.short} window agreeing). "
+        "Service-wide: the instance filter does not apply.", "none",
+        [prom(f"{S.error_ratio(page.long)} / on(slo) group_left() (1 - {S.OBJECTIVE})",
+              "{{slo}}")],
         width=16)
     return budget, burn
 
@@ -114,11 +120,11 @@ def dashboard():
                 uptime(),
                 stat("Replicas up", "Scrape targets of the service answering now (`up`).",
                      "short", [prom(Q.replicas_up(m), "up")],
-                     steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
+                     steps=UP_STEPS,
                      width=4, graph=False),
                 table("Build info",
                       "The running build per replica: version, embedding model, LLM model "
-                      "and device (ai_assist_build_info labels).",
+                      f"and device ({M.BUILD_INFO} labels).",
                       [prom(Q.build_info(m), table=True)], width=24, height=5)),
         section("Stability",
                 *(threshold_stat(BY_KEY[key], m, width=6)
@@ -135,7 +141,7 @@ def dashboard():
                        "input, size, media type, rate limit).", "reqpm",
                        [prom(Q.rejected_per_minute_by_reason(m), "{{reason}}")], stacked=True),
             stat("Errors per minute by severity",
-                 "Errors per minute by severity: WARNING, ERROR, CRITICAL.", "short",
+                 f"Errors per minute by severity: {', '.join(M.SEVERITIES)}.", "short",
                  [prom(Q.errors_per_minute_by_severity(m), "{{severity}}")],
                  steps=[{"color": "green", "value": None}, {"color": "orange", "value": 0.001}],
                  width=24, text_mode="value_and_name")),

@@ -21,6 +21,12 @@ UID = "ai-assist-quality"
 QUALITY_RATIOS = ("match_success", "json_parse_success", "fallback_ratio")
 
 
+def _goals() -> str:
+    """The goals of QUALITY_RATIOS in words: "90 %, 95 %, under 5 %"."""
+    rows = [BY_KEY[key] for key in QUALITY_RATIOS]
+    return ", ".join(f"{'under ' if r.higher_is_worse else ''}{r.goal * 100:g} %" for r in rows)
+
+
 def dashboard():
     return build(UID, "AI Assist - Quality Metrics",
                  "Confidence, matching, JSON parsing and fallbacks; the plan's dashboard 2.", [
@@ -65,8 +71,8 @@ def dashboard():
                        stacked=True, width=8),
             timeseries("Quality ratios over time",
                        "Match success rate, JSON parse success rate and fallback ratio over "
-                       "time (definitions on the stat panels above; goals 90 %, 95 %, "
-                       "under 5 %).", "percentunit",
+                       f"time (definitions on the stat panels above; goals {_goals()}).",
+                       "percentunit",
                        [prom(BY_KEY[key].expr(RATE, m), BY_KEY[key].title)
                         for key in QUALITY_RATIOS], width=8, min_value=0, max_value=1),
             timeseries("Average confidence over time",

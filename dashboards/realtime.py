@@ -3,6 +3,8 @@ anomaly bands."""
 
 from __future__ import annotations
 
+from ai_assist.telemetry import metrics as M
+
 from alerting import bands
 from alerting.thresholds import BY_KEY
 from dashboards.lib import queries as Q
@@ -40,7 +42,7 @@ def last_five_minutes():
     window = "5m"
     counts = [prom(Q.requests_in_window(m, window), "Requests"),
               *(prom(Q.requests_in_window(m, window, status), status.capitalize())
-                for status in ("success", "fallback", "error", "rejected")),
+                for status in M.REQUEST_STATUSES),
               prom(Q.gemini_retries_in_window(m, window), "Retries"),
               prom(Q.gemini_timeouts_in_window(m, window), "Timeouts")]
     return stat(

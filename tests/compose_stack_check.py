@@ -30,8 +30,11 @@ import yaml  # noqa: E402
 
 from ai_assist import ports  # noqa: E402
 from ai_assist.telemetry import metrics as M  # noqa: E402
+from ai_assist.telemetry.logging import SERVICE_NAME  # noqa: E402
 from dashboards.lib import datasources as DS  # noqa: E402
+from dashboards.lib.logql import SERVICE_STREAM  # noqa: E402
 from tests.harness.panels import DEFAULT_VALUES, fill_variables, iter_queries, load_dashboards  # noqa: E402
+from tests.harness.processes import wait_until  # noqa: E402
 
 DATASOURCES = {DS.PROMETHEUS_UID: "prometheus", DS.LOKI_UID: "loki", DS.TEMPO_UID: "tempo",
                DS.ALERTMANAGER_UID: "alertmanager"}
@@ -42,7 +45,7 @@ READY_PATHS = {"prometheus": "-/ready", "loki": "ready", "tempo": "ready",
 RANGE_S = 3600
 SCRAPE_INTERVAL_S = 15
 INTERVAL_S = 15
-SERVICE_URL = f"http://ai-assist:{ports.SERVICE}"
+SERVICE_URL = f"http://{SERVICE_NAME}:{ports.SERVICE}"
 # Appended to traffic.py's source. The stack runs the production LLM timeout (30 s, 3
 # retries), so a request that Gemini never answers takes minutes: the client waits longer.
 TRAFFIC_DRIVER = f"""
@@ -69,18 +72,12 @@ def env_password() -> str:
     sys.exit("set GRAFANA_PASSWORD (or GRAFANA_ADMIN_PASSWORD in .env)")
 
 
-def poll(check, timeout: float, what: str, interval: float = 2.0):
-    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(interval)
-    sys.exit(f"{what}: not reached within {timeout:.0f} s (last error: {last})")
+def poll(check, timeout: float, what: str):
+    """wait_until every 2 s; exit the script, not raise, when `check` never holds."""
+    try:
+        return wait_until(check, timeout, what, interval=2.0)
+    except TimeoutError as exc:
+        sys.exit(str(exc))
 
 
 class Grafana:
@@ -145,7 +142,7 @@ def check_dashboards_listed(grafana: Grafana, dashboards: dict) -> bool:
 
 def drive_traffic(compose: list[str]) -> None:
     source = (ROOT / "tests" / "harness" / "traffic.py").read_text() + TRAFFIC_DRIVER
-    result = subprocess.run([*compose, "exec", "-T", "ai-assist", "python", "-"], input=source,
+    result = subprocess.run([*compose, "exec", "-T", SERVICE_NAME, "python", "-"], input=source,
                             text=True, capture_output=True, timeout=900, cwd=ROOT)
     print("  " + (result.stdout.strip() or "(no output)"))
     if result.returncode != 0:
@@ -159,7 +156,7 @@ def wait_for_signals(grafana: Grafana) -> None:
         return bool(result["data"]["result"]) and float(result["data"]["result"][0]["value"][1]) > 0
 
     def shipped() -> bool:
-        result = grafana.query(DS.LOKI_UID, "loki", '{service="ai-assist"}', {})
+        result = grafana.query(DS.LOKI_UID, "loki", SERVICE_STREAM, {})
         return has_data(result)
 
     poll(scraped, 120, "Prometheus scraped the traffic")

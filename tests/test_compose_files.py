@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import ai_assist
+from ai_assist.telemetry.logging import SERVICE_NAME
 from tests.harness.compose import (COMPOSE_FILE, DUMMY_PASSWORD, GPU_FILE, ROOT,
                                    resolved_config, run_compose)
 
@@ -19,7 +20,7 @@ DOCKERFILE = ROOT / "service" / "Dockerfile"
 REQUIREMENTS = ROOT / "requirements.txt"
 RUNTIME_REQUIREMENTS = ROOT / "service" / "requirements-runtime.txt"
 ENV_EXAMPLE = ROOT / ".env.example"
-SERVICE = "ai-assist"
+SERVICE = SERVICE_NAME  # the compose service
 BUILT_IMAGE = "ai-assist-observability/ai-assist"
 # Bind mounts that are not part of the checkout.
 HOST_PATHS = {"/var/run/docker.sock"}

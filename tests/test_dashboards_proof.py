@@ -20,7 +20,14 @@ import pytest
 from ai_assist.telemetry.logging import SERVICE_NAME
 
 from alerting.thresholds import BY_KEY
-from tests.harness.panels import COVERAGE, all_queries, fill_variables, find_query, load_dashboards
+from tests.harness.panels import (
+    COVERAGE,
+    all_queries,
+    fill_variables,
+    find_query,
+    load_dashboards,
+    loki_label_filters,
+)
 from tests.harness.processes import wait_until
 
 pytestmark = pytest.mark.stack
@@ -177,8 +184,7 @@ def test_loki_queries_filter_on_what_the_service_logs(stack_with_traffic):
         for label, value in re.findall(r'(\w+)\s*=\s*"([^"]*)"', q.expr.split("}")[0]):
             if not any(str(r.get(label)) == value for r in records):
                 problems.append(f"{q.panel}: no line has stream label {label}={value!r}")
-        for field, op, value in re.findall(
-                r'\|\s*([A-Za-z_]\w*)\s*(=~|!~|!=|==|>=|<=|=|>|<)\s*("[^"]*"|[\w.]+)', q.expr):
+        for field, op, value in loki_label_filters(q.expr):
             if field not in fields:
                 problems.append(f"{q.panel}: field {field} occurs in no log line")
             elif op in ("=", "=~") and value.startswith('"') and not any(

@@ -17,7 +17,7 @@ from dashboards import build
 from dashboards.lib import logql
 from dashboards.lib.datasources import LOKI_UID, PROMETHEUS_UID
 from dashboards.lib.panels import threshold_steps
-from dashboards.lib.promql import FIXED_WINDOWS
+from dashboards.lib.promql import FIXED_WINDOWS, zero_when_absent
 from dashboards.lib.variables import INSTANCE, INSTANCE_AND_MODEL
 from tests.harness.panels import (
     ROOT,
@@ -25,6 +25,7 @@ from tests.harness.panels import (
     fill_variables,
     iter_panels,
     load_dashboards,
+    loki_label_filters,
 )
 
 UIDS = {"ai-assist-realtime", "ai-assist-quality", "ai-assist-cost", "ai-assist-health"}
@@ -213,8 +214,8 @@ def test_the_lint_finds_what_it_looks_for():
 @pytest.mark.parametrize("row", THRESHOLDS, ids=lambda t: t.key)
 def test_every_threshold_row_is_a_panel_with_its_colours(row):
     wanted = {row.expr("$__rate_interval", m) for m in (INSTANCE, INSTANCE_AND_MODEL)}
-    hosts = [q.panel_json for q in PROM_QUERIES if q.expr in wanted
-             or any(f"({w}) or on() vector(0)" == q.expr for w in wanted)]
+    wanted |= {zero_when_absent(w) for w in wanted}  # as threshold_stat shows it
+    hosts = [q.panel_json for q in PROM_QUERIES if q.expr in wanted]
     assert hosts, f"no panel shows {row.key}"
     steps = [p for p in hosts if
              p["fieldConfig"]["defaults"]["thresholds"]["steps"] == threshold_steps(row)
@@ -250,12 +251,6 @@ def test_variable_filling_matches_grafana():
 
 
 # --- LogQL lint (Loki itself is checked in test_dashboards_proof.py) ---------------
-def loki_label_filters(expr: str) -> list[tuple[str, str, str]]:
-    """(field, operator, value) of every label filter stage after the selector."""
-    return re.findall(r'\|\s*([A-Za-z_]\w*)\s*(=~|!~|!=|==|>=|<=|=|>|<)\s*("[^"]*"|[\w.]+)',
-                      expr)
-
-
 def _balanced(expr: str) -> bool:
     stack, pairs = [], {")": "(", "]": "[", "}": "{"}
     for ch in _masked(expr):

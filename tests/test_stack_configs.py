@@ -22,7 +22,7 @@ from ai_assist.config import Settings
 from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import SERVICE_NAME
 from dashboards.lib import datasources as DS
-from tests.harness.compose import GPU_FILE, ROOT, resolved_config
+from tests.harness.compose import GPU_FILE, ROOT, resolved_config, run_compose
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
 RULES_DIR = ROOT / "prometheus" / "rules"
@@ -408,8 +408,6 @@ def test_service_env_is_known_settings_that_validate(gpu):
 
 
 def test_real_gemini_is_an_empty_base_url_and_a_key():
-    from tests.harness.compose import run_compose
-
     result = run_compose("config", "--format", "json",
                          env={"GRAFANA_ADMIN_PASSWORD": "x", "AI_ASSIST_GEMINI_BASE_URL": "",
                               "GEMINI_API_KEY": "k"})

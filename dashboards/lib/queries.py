@@ -11,7 +11,7 @@ from ai_assist.pricing import OUTPUT_BILLED_TYPES, PRICES
 from ai_assist.telemetry import metrics as M
 
 from alerting.promql import quantile, ratio, sel, sum_rate
-from alerting.thresholds import BY_KEY
+from alerting.thresholds import BY_KEY, answered_rate
 from dashboards.lib.datasources import SCRAPE_JOB
 from dashboards.lib.promql import (
     RATE,
@@ -22,7 +22,6 @@ from dashboards.lib.promql import (
     zero_when_absent,
 )
 
-ANSWERED = f'status=~"{"|".join(M.ANSWERED_STATUSES)}"'
 INPUT_BILLED_TYPES = tuple(t for t in M.TOKEN_TYPES if t not in OUTPUT_BILLED_TYPES)
 SCRAPED = f'job="{SCRAPE_JOB}"'
 SECONDS_PER_MONTH = 30 * 86400
@@ -146,8 +145,7 @@ def unpriced_tokens_per_minute(m: str, w: str = RATE) -> str:
 
 def token_efficiency(m: str, w: str = RATE) -> str:
     """1 - wasted / used tokens; 1 when no token was used."""
-    return "1 - " + ratio(sum_rate(M.GEMINI_WASTED_TOKENS_TOTAL, w, "", m),
-                          sum_rate(M.GEMINI_TOKENS_TOTAL, w, "", m))
+    return "1 - " + wasted_token_share(m, w)
 
 
 def requests_per_day(m: str) -> str:
@@ -164,8 +162,7 @@ def prompt_reduction_to_goal(m: str, w: str = RATE) -> str:
 
 def cache_potential(m: str, w: str = RATE) -> str:
     """Share of answered requests whose text was mapped recently."""
-    return ratio(sum_rate(M.DUPLICATE_REQUESTS_TOTAL, w, "", m),
-                 sum_rate(M.REQUESTS_TOTAL, w, ANSWERED, m))
+    return ratio(sum_rate(M.DUPLICATE_REQUESTS_TOTAL, w, "", m), answered_rate(w, m))
 
 
 def wasted_token_share(m: str, w: str = RATE) -> str:

@@ -75,6 +75,12 @@ def find_query(dashboards: dict[str, dict], uid: str, title: str, ref: str = "A"
     raise KeyError(f"no query {ref!r} on panel {title!r} of {uid}")
 
 
+def loki_label_filters(expr: str) -> list[tuple[str, str, str]]:
+    """(field, operator, value) of every label filter stage after a LogQL selector."""
+    return re.findall(r'\|\s*([A-Za-z_]\w*)\s*(=~|!~|!=|==|>=|<=|=|>|<)\s*("[^"]*"|[\w.]+)',
+                      expr)
+
+
 def duration(seconds: float) -> str:
     """A Prometheus duration, as Grafana writes its interval variables."""
     if float(seconds).is_integer():
