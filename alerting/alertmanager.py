@@ -9,12 +9,14 @@ alerting/alertmanager.yml, whose secrets are files Alertmanager reads at send ti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 from ai_assist import ports
 
 from alerting.yamlout import dump
 
+COMMITTED_FILE = Path(__file__).resolve().with_name("alertmanager.yml")
 SECRETS_DIR = "/etc/alertmanager/secrets"
 SLACK_HOSTS = ("https://hooks.slack.com/",)
 # A critical alert inhibits the warning that has the same values of these labels. Absent
@@ -105,6 +107,13 @@ def _links(settings: Settings, slack: bool) -> str:
     return f"Runbook: {runbook_url}\nDashboard: {dashboard}"
 
 
+def _secret(settings: Settings, name: str, key: str) -> dict[str, str]:
+    """`key`: the value of `name` when set (inline); else `key`_file: the file that
+    `name`_FILE names, which Alertmanager reads at send time."""
+    value = settings[name]
+    return {key: value} if value else {f"{key}_file": settings[f"{name}_FILE"]}
+
+
 TITLE = ("[{{ .Status | toUpper }}{{ if eq .Status \"firing\" }}:{{ .Alerts.Firing | len }}"
          "{{ end }}] {{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }})")
 
@@ -113,32 +122,22 @@ def _slack(settings: Settings) -> dict:
     text = ("{{ range .Alerts }}*{{ .Labels.severity | toUpper }}* "
             "{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
             + _links(settings, slack=True) + "\n{{ end }}")
-    config = {"send_resolved": True, "channel": settings["AI_ASSIST_SLACK_CHANNEL"],
-              "title": TITLE, "text": text}
-    url = settings["AI_ASSIST_ALERT_WEBHOOK_URL"]
-    if url:
-        config["api_url"] = url
-    else:
-        config["api_url_file"] = settings["AI_ASSIST_ALERT_WEBHOOK_URL_FILE"]
-    return config
+    return {"send_resolved": True, "channel": settings["AI_ASSIST_SLACK_CHANNEL"],
+            "title": TITLE, "text": text,
+            **_secret(settings, "AI_ASSIST_ALERT_WEBHOOK_URL", "api_url")}
 
 
 def _email(settings: Settings) -> dict:
-    config = {"send_resolved": True, "to": settings["AI_ASSIST_ALERT_EMAIL_TO"],
-              "smarthost": settings["AI_ASSIST_SMTP_SMARTHOST"],
-              "from": settings["AI_ASSIST_SMTP_FROM"],
-              "auth_username": settings["AI_ASSIST_SMTP_USERNAME"],
-              "require_tls": settings.flag("AI_ASSIST_SMTP_REQUIRE_TLS"),
-              "headers": {"Subject": TITLE},
-              "text": ("{{ range .Alerts }}[{{ .Labels.severity }}] "
-                       "{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
-                       + _links(settings, slack=False) + "\n\n{{ end }}")}
-    password = settings["AI_ASSIST_SMTP_PASSWORD"]
-    if password:
-        config["auth_password"] = password
-    else:
-        config["auth_password_file"] = settings["AI_ASSIST_SMTP_PASSWORD_FILE"]
-    return config
+    return {"send_resolved": True, "to": settings["AI_ASSIST_ALERT_EMAIL_TO"],
+            "smarthost": settings["AI_ASSIST_SMTP_SMARTHOST"],
+            "from": settings["AI_ASSIST_SMTP_FROM"],
+            "auth_username": settings["AI_ASSIST_SMTP_USERNAME"],
+            "require_tls": settings.flag("AI_ASSIST_SMTP_REQUIRE_TLS"),
+            "headers": {"Subject": TITLE},
+            "text": ("{{ range .Alerts }}[{{ .Labels.severity }}] "
+                     "{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
+                     + _links(settings, slack=False) + "\n\n{{ end }}"),
+            **_secret(settings, "AI_ASSIST_SMTP_PASSWORD", "auth_password")}
 
 
 def _chat(settings: Settings) -> dict:

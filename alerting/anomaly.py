@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from alerting import bands, links
 from alerting.durations import COMMITTED, Scale
 from alerting.model import Alert, Guidance, Recording
-from alerting.sli import traffic_guard
+from alerting.sli import threshold_window, traffic_guard
 from alerting.thresholds import BY_KEY, Threshold
 from alerting.threshold_alerts import alert_name as threshold_alert_name
 from alerting.units import value_template, words
@@ -79,8 +79,9 @@ def anomaly_alert(band: Band, scale: Scale = COMMITTED) -> Alert:
         name=band.alert_name, severity="warning", expr=expr, for_=scale(band.for_),
         summary=f"{row.title} is unusually high for this service",
         description=(f"{row.title} is {value_template(row.unit)} over the last "
-                     f"{scale('5m')}, above its usual band ({bands.describe()}) and more "
-                     f"than {words(band.min_rise, row.unit)} above its mean."),
+                     f"{threshold_window(row, scale)}, above its usual band "
+                     f"({bands.describe()}) and more than {words(band.min_rise, row.unit)} "
+                     f"above its mean."),
         dashboard=links.REALTIME,
         fires_when=(f"{row.title} above its band and more than "
                     f"{words(band.min_rise, row.unit)} above the band's mean, for "

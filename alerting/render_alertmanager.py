@@ -14,10 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from alerting.alertmanager import ENV, ConfigError, Settings, Timing, render
+from alerting.alertmanager import COMMITTED_FILE, ENV, ConfigError, Settings, Timing, render
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "alerting" / "alertmanager.yml"
 
 
 def _usage() -> str:
@@ -52,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     if str(args.out) == "-":
         sys.stdout.write(text)
         return 0
-    if settings.inline_secrets and args.out.resolve() == COMMITTED:
+    if settings.inline_secrets and args.out.resolve() == COMMITTED_FILE:
         print(f"error: {', '.join(settings.inline_secrets)} would put a secret into the "
-              f"committed {COMMITTED.relative_to(ROOT)}; write elsewhere, or use the *_FILE "
+              f"committed {COMMITTED_FILE.relative_to(ROOT)}; write elsewhere, or use the *_FILE "
               "variables", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)

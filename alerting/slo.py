@@ -20,15 +20,15 @@ from alerting.durations import COMMITTED, Scale
 from alerting.model import Alert, Guidance, Recording
 from alerting.promql import ratio, sum_rate
 from alerting.threshold_alerts import alert_name
-from alerting.thresholds import BY_KEY, answered_rate
+from alerting.thresholds import BY_KEY, MIN_REQUEST_RATE, answered_rate
 from alerting.units import value_template, words
 
-LATENCY_LIMIT_S = 30
+LATENCY_LIMIT_S = BY_KEY["latency_p95"].goal  # the plan's p95 goal, in seconds
 assert LATENCY_LIMIT_S in M.REQUEST_BUCKETS, "the SLO's limit must be a bucket boundary"
 # prometheus_client writes le="30.0"; other clients and Prometheus 2 scrapes may say "30".
-UNDER_LIMIT = f'le=~"{LATENCY_LIMIT_S}(\\\\.0)?"'
-BUDGET_WINDOW = "30d"
+UNDER_LIMIT = f'le=~"{LATENCY_LIMIT_S:g}(\\\\.0)?"'
 SLO_WINDOW_DAYS = 30
+BUDGET_WINDOW = f"{SLO_WINDOW_DAYS}d"
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class SLO:
     total: Callable[[str], str]  # events per second over a window
     dashboard: str
     related: tuple[str, str]  # the Threshold keys whose alerts find the cause
-    min_request_rate: float = 0.01  # answered requests/s over the long window
+    min_request_rate: float = MIN_REQUEST_RATE  # answered requests/s over the long window
 
     @property
     def budget(self) -> float:
@@ -88,8 +88,8 @@ SLOS = (
         lambda w: sum_rate(M.REQUESTS_TOTAL, w, 'status="error"'), answered_rate,
         links.HEALTH, ("error_rate", "availability")),
     SLO("latency", "Latency", 0.95,
-        f"of answered requests finish in under {LATENCY_LIMIT_S} s (p95 under "
-        f"{LATENCY_LIMIT_S} s)", f"took {LATENCY_LIMIT_S} s or longer", _slow,
+        f"of answered requests finish in under {LATENCY_LIMIT_S:g} s (p95 under "
+        f"{LATENCY_LIMIT_S:g} s)", f"took {LATENCY_LIMIT_S:g} s or longer", _slow,
         lambda w: sum_rate(f"{M.REQUEST_DURATION}_count", w), links.REALTIME,
         ("latency_p95", "llm_p95")),
 )

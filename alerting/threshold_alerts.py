@@ -11,7 +11,7 @@ from ai_assist.telemetry import metrics as M
 
 from alerting import links
 from alerting.durations import COMMITTED, Scale
-from alerting.model import Alert, Guidance
+from alerting.model import SEVERITIES, Alert, Guidance
 from alerting.promql import sel, sum_rate
 from alerting.sli import WINDOW, threshold_window, traffic_guard
 from alerting.threshold_guidance import CAUSES_AND_ACTIONS
@@ -77,7 +77,7 @@ def threshold_alert(row: Threshold, severity: str, scale: Scale = COMMITTED) -> 
 
 def alerts(scale: Scale = COMMITTED) -> list[Alert]:
     return [threshold_alert(row, severity, scale)
-            for row in THRESHOLDS for severity in ("warning", "critical")]
+            for row in THRESHOLDS for severity in SEVERITIES]
 
 
 def guidance() -> dict[str, Guidance]:

@@ -14,6 +14,9 @@ from ai_assist.telemetry import metrics as M
 from alerting.promql import quantile, ratio, sel, sum_rate
 
 Query = Callable[[str, str], str]  # (window, extra matchers) -> PromQL
+# The traffic guard of ratio alerts: answered requests/s over the window, so that one
+# failed request at night does not page.
+MIN_REQUEST_RATE = 0.01
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,7 @@ class Threshold:
     @property
     def record(self) -> str:
         """Name of the recording rule that holds this SLI for alerts."""
-        return f"ai_assist:{self.key}:{'1d' if self.fixed_window else '5m'}"
-
-    def breaches(self, value: float, level: str) -> bool:
-        limit = self.warning if level == "warning" else self.critical
-        return value > limit if self.higher_is_worse else value < limit
+        return f"ai_assist:{self.key}:{self.fixed_window or '5m'}"
 
 
 def answered_rate(w: str, m: str = "") -> str:
@@ -80,11 +79,11 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("latency_p95", "performance", "Response time (p95)", "s", 30, 45, 60, True,
               "95th percentile of end-to-end mapping time. Goal under 30 s.",
               lambda w, m: quantile(0.95, M.REQUEST_DURATION, w, "", m),
-              min_request_rate=0.01),
+              min_request_rate=MIN_REQUEST_RATE),
     Threshold("latency_p99", "performance", "Response time (p99)", "s", 45, 60, 90, True,
               "99th percentile of end-to-end mapping time. Goal under 45 s.",
               lambda w, m: quantile(0.99, M.REQUEST_DURATION, w, "", m),
-              min_request_rate=0.01),
+              min_request_rate=MIN_REQUEST_RATE),
     Threshold("throughput", "performance", "Throughput", "reqpm", 100, 50, 20, False,
               "Mapping requests answered per minute. Goal above 100 req/min; alerts only "
               "while there is demand (requests in progress or queued, or clients rate "
@@ -92,38 +91,39 @@ THRESHOLDS: tuple[Threshold, ...] = (
               lambda w, m: f"({answered_rate(w, m)}) * 60", for_="10m"),
     Threshold("embedding_p95", "performance", "Embedding time (p95)", "s", 1, 2, 5, True,
               "95th percentile of the embedding stage (queue wait and model). Goal under 1 s.",
-              _stage_p95("embedding"), min_request_rate=0.01),
+              _stage_p95("embedding"), min_request_rate=MIN_REQUEST_RATE),
     Threshold("vector_search_p95", "performance", "Vector search time (p95)", "s",
               0.5, 1, 2, True,
               "95th percentile of the ChromaDB query. Goal under 0.5 s.",
-              _stage_p95("vector_search"), min_request_rate=0.01),
+              _stage_p95("vector_search"), min_request_rate=MIN_REQUEST_RATE),
     Threshold("llm_p95", "performance", "LLM call time (p95)", "s", 15, 30, 60, True,
               "95th percentile of the Gemini stage, retries included. Goal under 15 s.",
-              _stage_p95("llm"), min_request_rate=0.01),
+              _stage_p95("llm"), min_request_rate=MIN_REQUEST_RATE),
     # --- quality -------------------------------------------------------------------
     Threshold("match_success", "quality", "Match success rate", "percentunit",
               0.90, 0.80, 0.70, False,
               "Share of answered requests with at least one disclosure at confidence "
               ">= 0.6. Goal above 90 %. Reads 100 % when idle.",
               _success_ratio(M.MATCH_RESULTS_TOTAL, 'result="unmatched"'),
-              min_request_rate=0.01, for_="10m"),
+              min_request_rate=MIN_REQUEST_RATE, for_="10m"),
     Threshold("avg_confidence", "quality", "Average confidence", "none",
               0.80, 0.70, 0.60, False,
               "Mean of the requests' average match confidence (0..1). Goal above 0.80. "
               "Reads 0 when no request was answered in the window.",
               lambda w, m: ratio(sum_rate(f"{M.CONFIDENCE}_sum", w, "", m),
                                  sum_rate(f"{M.CONFIDENCE}_count", w, "", m)),
-              min_request_rate=0.01, for_="10m"),
+              min_request_rate=MIN_REQUEST_RATE, for_="10m"),
     Threshold("json_parse_success", "quality", "JSON parse success rate", "percentunit",
               0.95, 0.90, 0.85, False,
               "Share of Gemini answers that parsed as JSON, as returned or after repair. "
               "Goal above 95 %. Reads 100 % when idle.",
-              _success_ratio(M.JSON_PARSE_TOTAL, 'result="failed"'), min_request_rate=0.01),
+              _success_ratio(M.JSON_PARSE_TOTAL, 'result="failed"'),
+              min_request_rate=MIN_REQUEST_RATE),
     Threshold("fallback_ratio", "quality", "Fallback ratio", "percentunit",
               0.05, 0.10, 0.20, True,
               "Share of answered requests served by the embedding-only fallback because "
               "the LLM failed or is off. Goal under 5 %.",
-              _status_ratio("fallback"), min_request_rate=0.01),
+              _status_ratio("fallback"), min_request_rate=MIN_REQUEST_RATE),
     # --- cost ----------------------------------------------------------------------
     Threshold("daily_tokens", "cost", "Daily token usage", "short", 1e6, 5e6, 10e6, True,
               "Gemini tokens (input + output + thinking) over the last 24 h. Goal under 1M.",
@@ -132,12 +132,12 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("avg_input_tokens", "cost", "Average input tokens", "short",
               2000, 3000, 4000, True,
               "Prompt tokens per successful Gemini call. Goal under 2000.",
-              _per_call("input"), min_request_rate=0.01),
+              _per_call("input"), min_request_rate=MIN_REQUEST_RATE),
     Threshold("avg_output_tokens", "cost", "Average output tokens", "short",
               1000, 2000, 3000, True,
               "Output plus thinking tokens (both billed as output) per successful Gemini "
               "call. Goal under 1000.",
-              _per_call("output|thinking"), min_request_rate=0.01),
+              _per_call("output|thinking"), min_request_rate=MIN_REQUEST_RATE),
     Threshold("daily_api_requests", "cost", "API requests per day (RPD)", "short",
               10_000, 50_000, 100_000, True,
               "Gemini generateContent calls over the last 24 h, retries included (what "
@@ -148,20 +148,22 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("error_rate", "stability", "Error rate", "percentunit", 0.01, 0.05, 0.10, True,
               "Share of answered requests that failed with a server error (no answer, "
               "5xx). Degraded answers from the fallback are not errors. Goal under 1 %.",
-              _status_ratio("error"), min_request_rate=0.01),
+              _status_ratio("error"), min_request_rate=MIN_REQUEST_RATE),
     Threshold("retry_ratio", "stability", "Retry ratio", "percentunit", 0.05, 0.15, 0.30, True,
               "Share of Gemini calls that were retries of a failed attempt. Goal under 5 %.",
-              _gemini_call_ratio(M.GEMINI_RETRIES_TOTAL), min_request_rate=0.01),
+              _gemini_call_ratio(M.GEMINI_RETRIES_TOTAL),
+              min_request_rate=MIN_REQUEST_RATE),
     Threshold("timeout_ratio", "stability", "Timeout ratio", "percentunit",
               0.01, 0.03, 0.05, True,
               "Share of Gemini calls that hit the per-call timeout. Goal under 1 %.",
               _gemini_call_ratio(M.GEMINI_CALLS_TOTAL, 'outcome="timeout"'),
-              min_request_rate=0.01),
+              min_request_rate=MIN_REQUEST_RATE),
     Threshold("availability", "stability", "Availability", "percentunit",
               0.999, 0.99, 0.95, False,
               "Share of answered requests that got an answer (no 5xx), fallbacks "
               "included. Goal above 99.9 %. Reads 100 % when idle.",
-              lambda w, m: "1 - " + _status_ratio("error")(w, m), min_request_rate=0.01),
+              lambda w, m: "1 - " + _status_ratio("error")(w, m),
+              min_request_rate=MIN_REQUEST_RATE),
 )
 
 BY_KEY: dict[str, Threshold] = {t.key: t for t in THRESHOLDS}

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ if str(ROOT / "service") not in sys.path:  # `python -m dashboards.build` withou
 
 from grafanalib._gen import DashboardEncoder  # noqa: E402
 
+from alerting import generated  # noqa: E402
 from dashboards import cost, health, quality, realtime  # noqa: E402
 
 OUT_DIR = ROOT / "dashboards" / "json"
@@ -38,36 +38,18 @@ def compiled() -> dict[str, str]:
     return out
 
 
-def stale(out_dir: Path = OUT_DIR) -> list[str]:
-    fresh = compiled()
-    problems = [name for name, text in fresh.items()
-                if not (out_dir / name).is_file() or (out_dir / name).read_text() != text]
-    problems += [p.name for p in sorted(out_dir.glob("*.json")) if p.name not in fresh]
-    return sorted(problems)
+def _files(out_dir: Path) -> tuple[dict[Path, str], generated.Owned]:
+    return ({out_dir / name: text for name, text in compiled().items()},
+            [(out_dir, "*.json")])
+
+
+def stale(out_dir: Path = OUT_DIR) -> list[Path]:
+    return generated.stale(*_files(out_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboards.build", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 when a committed file is stale")
-    parser.add_argument("--out", type=Path, default=OUT_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = stale(args.out)
-        for name in problems:
-            print(f"stale: {args.out / name} (run `python -m dashboards.build`)",
-                  file=sys.stderr)
-        return 1 if problems else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    fresh = compiled()
-    for name, text in fresh.items():
-        (args.out / name).write_text(text)
-    for orphan in sorted(args.out.glob("*.json")):
-        if orphan.name not in fresh:
-            orphan.unlink()
-    print(f"wrote {len(fresh)} dashboards to {args.out}")
-    return 0
+    return generated.main(argv, "dashboards.build", __doc__, "--out", OUT_DIR, _files,
+                          "wrote {n} dashboards to {where}")
 
 
 if __name__ == "__main__":

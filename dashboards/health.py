@@ -93,7 +93,7 @@ def slo_budget():
         "(ai_assist:slo_* recording rules): availability "
         f"({availability.objective * 100:g} % of answered requests get an answer) and "
         f"latency ({latency.objective * 100:g} % of requests finish under "
-        f"{S.LATENCY_LIMIT_S} s). Below 0 the SLO is broken. Service-wide: the "
+        f"{S.LATENCY_LIMIT_S:g} s). Below 0 the SLO is broken. Service-wide: the "
         "instance filter does not apply.", "percentunit",
         [prom(S.BUDGET_REMAINING, "{{slo}}")],
         steps=[{"color": "red", "value": None}, {"color": "orange", "value": 0},

@@ -10,7 +10,6 @@ condition holds after 10 s.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -19,25 +18,27 @@ from pathlib import Path
 import pytest
 
 from ai_assist.samples import SAMPLES
-from alerting import rules as alert_rules
+from alerting import links, rules as alert_rules, slo
 from alerting.durations import Scale
-from tests.harness.processes import ROOT, start_emulator, start_service, wait_until
+from alerting.sli import REQUEST_RATE
+from alerting.threshold_alerts import alert_name
+from alerting.thresholds import BY_KEY
+from tests.harness.processes import (ROOT, python_env, start_emulator, start_service,
+                                     wait_until)
 from tests.harness.prom import WebhookReceiver, start_alertmanager, start_prometheus
 from tests.harness.traffic import map_request
 
 pytestmark = pytest.mark.stack
 
 SCALE = Scale(1 / 30)
-ERROR_RATE = "AIAssistErrorRateHigh"
-BUDGET_BURN = "AIAssistAvailabilityBudgetBurn"
+ERROR_RATE = alert_name(BY_KEY["error_rate"])
+BUDGET_BURN = next(s.alert_name for s in slo.SLOS if s.key == "availability")
 DEADLINE_S = 90
 
 
 def render_alertmanager_config(path: Path, webhook_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_ASSIST_")}
-    env.update({"PYTHONPATH": f"{ROOT / 'service'}:{ROOT}",
-                "AI_ASSIST_ALERT_WEBHOOK_URL": webhook_url,
-                "AI_ASSIST_ALERT_EMAIL_ENABLED": "false"})
+    env = python_env({"AI_ASSIST_ALERT_WEBHOOK_URL": webhook_url,
+                       "AI_ASSIST_ALERT_EMAIL_ENABLED": "false"})
     subprocess.run([sys.executable, "-m", "alerting.render_alertmanager", "--out", str(path),
                     "--group-wait", "1s", "--group-interval", "1s", "--repeat-interval", "1h",
                     "--critical-repeat-interval", "1h"],
@@ -105,8 +106,8 @@ def test_gemini_failures_page_through_alertmanager_and_resolve(tmp_path):
                                     alertmanager_url=alertmanager.url)
             stack.append(prom)
             with Traffic(service.url):
-                wait_until(lambda: any(v > 0 for _, v in prom.query(
-                    "ai_assist:request_rate:5m")), DEADLINE_S, "healthy traffic recorded")
+                wait_until(lambda: any(v > 0 for _, v in prom.query(REQUEST_RATE)),
+                           DEADLINE_S, "healthy traffic recorded")
                 assert ERROR_RATE not in {a["labels"]["alertname"] for a in prom.alerts()}
 
                 emulator.configure(fault_rates={"503": 1.0})
@@ -126,7 +127,7 @@ def test_gemini_failures_page_through_alertmanager_and_resolve(tmp_path):
                                 if a["labels"].get("alertname") == ERROR_RATE
                                 and a["labels"]["severity"] == "critical")
         assert alert["annotations"]["runbook_url"] == f"docs/runbook.md#{ERROR_RATE.lower()}"
-        assert alert["annotations"]["dashboard"] == "/d/ai-assist-health"
+        assert alert["annotations"]["dashboard"] == f"/d/{links.HEALTH}"
         assert "Error rate is" in alert["annotations"]["description"]
         assert payload["receiver"] == "critical"
     finally:

@@ -4,7 +4,6 @@ every threshold alerted at both levels, every runbook link landing on a heading.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -23,13 +22,14 @@ from alerting.durations import Scale, duration, seconds
 from alerting.threshold_alerts import alert_name
 from alerting.thresholds import THRESHOLDS
 from tests.harness.panels import all_queries
+from tests.harness.processes import python_env
 from tests.harness.prom import start_alertmanager
 from tests.harness.rules import (RULES_DIR, TESTS_DIR, alerts, load_rules, metric_name,
                                  recordings, rule_files, selectors)
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED_ALERTMANAGER = ROOT / "alerting" / "alertmanager.yml"
-RUNBOOK = ROOT / "docs" / "runbook.md"
+COMMITTED_ALERTMANAGER = build.ALERTMANAGER_YML
+RUNBOOK = build.RUNBOOK_MD
 DASHBOARD_PATHS = {f"/d/{uid}" for uid in links.DASHBOARDS}
 
 
@@ -218,9 +218,8 @@ def test_durations_round_trip():
 # --- Alertmanager configs rendered from the environment ------------------------------
 def _render(tmp_path: Path, env: dict[str, str], *flags: str) -> tuple[dict, Path]:
     out = tmp_path / "alertmanager.yml"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AI_ASSIST_")}
     result = _run(sys.executable, "-m", "alerting.render_alertmanager", "--out", str(out),
-                  *flags, env={**base, "PYTHONPATH": f"{ROOT / 'service'}:{ROOT}", **env})
+                  *flags, env=python_env(env))
     assert result.returncode == 0, result.stderr
     check = _run(_tool("amtool"), "check-config", str(out))
     assert check.returncode == 0, check.stdout + check.stderr
@@ -290,11 +289,8 @@ def test_rendered_config_with_a_plain_webhook_and_no_email(tmp_path):
 
 def test_render_refuses_to_put_a_secret_into_the_committed_file():
     before = COMMITTED_ALERTMANAGER.read_text()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AI_ASSIST_")}
     result = _run(sys.executable, "-m", "alerting.render_alertmanager", "--out",
-                  str(COMMITTED_ALERTMANAGER),
-                  env={**base, "PYTHONPATH": f"{ROOT / 'service'}:{ROOT}",
-                       "AI_ASSIST_SMTP_PASSWORD": "pw"})
+                  str(COMMITTED_ALERTMANAGER), env=python_env({"AI_ASSIST_SMTP_PASSWORD": "pw"}))
     assert result.returncode == 2 and "secret" in result.stderr
     assert COMMITTED_ALERTMANAGER.read_text() == before
 

@@ -68,7 +68,7 @@ class Process:
         self.stop()
 
 
-def _python_env(extra: dict[str, str]) -> dict[str, str]:
+def python_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AI_ASSIST_")}
     env.update({"PYTHONPATH": f"{SERVICE_DIR}{os.pathsep}{ROOT}", "HF_HUB_OFFLINE": "1",
                 "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"})
@@ -107,10 +107,10 @@ def start_emulator(log_dir: Path, *args: str) -> Emulator:
     emulator = Emulator("gemini-emulator",
                         [sys.executable, "-m", "gemini_emulator", "--host", "127.0.0.1",
                          "--port", str(port), *args],
-                        _python_env({}), log_dir / f"emulator-{port}.log",
+                        python_env({}), log_dir / f"emulator-{port}.log",
                         f"http://127.0.0.1:{port}")
     try:
-        wait_until(lambda: _get_ok(f"{emulator.url}/healthz") or _dead(emulator), 30,
+        wait_until(lambda: _get_ok(f"{emulator.url}/healthz") or raise_if_exited(emulator), 30,
                    "emulator /healthz")
     except Exception:
         emulator.stop()
@@ -136,11 +136,11 @@ def start_service(log_dir: Path, env: dict[str, str], ready_timeout: float = 120
     port = free_port()
     chroma = env.get("AI_ASSIST_CHROMA_PATH", str(log_dir / f"chroma-{port}"))
     service = Service("ai-assist", [sys.executable, "-m", "ai_assist"],
-                      _python_env({"AI_ASSIST_PORT": str(port), "AI_ASSIST_HOST": "127.0.0.1",
+                      python_env({"AI_ASSIST_PORT": str(port), "AI_ASSIST_HOST": "127.0.0.1",
                                    "AI_ASSIST_CHROMA_PATH": chroma, **env}),
                       log_dir / f"service-{port}.log", f"http://127.0.0.1:{port}")
     try:
-        wait_until(lambda: _get_ok(f"{service.url}/readyz") or _dead(service), ready_timeout,
+        wait_until(lambda: _get_ok(f"{service.url}/readyz") or raise_if_exited(service), ready_timeout,
                    "service /readyz")
     except Exception:
         print(service.log_text()[-4000:])
@@ -153,7 +153,7 @@ def _get_ok(url: str) -> bool:
     return requests.get(url, timeout=2).status_code == 200
 
 
-def _dead(process: Process) -> bool:
+def raise_if_exited(process: Process) -> bool:
     if not process.alive():
         raise RuntimeError(f"{process.name} exited with {process.proc.returncode}:\n"
                            f"{process.log_text()[-3000:]}")

@@ -18,7 +18,7 @@ import requests
 import yaml
 
 from dashboards.lib.datasources import SCRAPE_JOB
-from tests.harness.processes import ROOT, Process, free_port, wait_until, _dead
+from tests.harness.processes import ROOT, Process, free_port, raise_if_exited, wait_until
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
 READY_TIMEOUT_S = 60
@@ -62,9 +62,10 @@ def _address(url: str) -> str:
     return url.split("://", 1)[-1].rstrip("/")
 
 
-def _wait_ready(process: Process, url: str, what: str) -> None:
+def _wait_ready(process: Process, what: str) -> None:
     try:
-        wait_until(lambda: _dead(process) or requests.get(f"{url}/-/ready", timeout=2).ok,
+        wait_until(lambda: raise_if_exited(process)
+                   or requests.get(f"{process.url}/-/ready", timeout=2).ok,
                    READY_TIMEOUT_S, f"{what} /-/ready")
     except Exception:
         process.stop()
@@ -72,8 +73,8 @@ def _wait_ready(process: Process, url: str, what: str) -> None:
 
 
 class PromHandle:
-    def __init__(self, process: Process, url: str, config_path: Path) -> None:
-        self.process, self.url, self.config_path = process, url, config_path
+    def __init__(self, process: Process, url: str) -> None:
+        self.process, self.url = process, url
 
     def _get(self, path: str, **params) -> dict:
         response = requests.get(f"{self.url}{path}", params=params, timeout=30)
@@ -98,13 +99,6 @@ class PromHandle:
         if data["resultType"] == "scalar":
             return [({}, float(data["result"][1]))]
         raise QueryError(f"{expr}: a {data['resultType']} is not an instant vector")
-
-    def query_range(self, expr: str, start: float, end: float,
-                    step: float) -> list[tuple[dict, list[tuple[float, float]]]]:
-        data = self._get("/api/v1/query_range", query=expr, start=f"{start:.3f}",
-                         end=f"{end:.3f}", step=f"{step:g}")
-        return [(r["metric"], [(float(t), float(v)) for t, v in r["values"]])
-                for r in data["result"]]
 
     def rules(self) -> list[dict]:
         """Rule groups as /api/v1/rules gives them (each rule: health, lastError, state)."""
@@ -136,8 +130,8 @@ def start_prometheus(work_dir: Path, targets: list[str], rule_files: Sequence[Pa
         # An alert reaches Alertmanager at the next evaluation, not a minute later.
         "--rules.alert.resend-delay=1s",
     ], None, directory / "prometheus.log", f"http://{address}")
-    _wait_ready(process, process.url, "Prometheus")
-    return PromHandle(process, process.url, config_path)
+    _wait_ready(process, "Prometheus")
+    return PromHandle(process, process.url)
 
 
 class AlertmanagerHandle:
@@ -164,7 +158,7 @@ def start_alertmanager(work_dir: Path, config_path: Path) -> AlertmanagerHandle:
         f"--config.file={config_path}", f"--storage.path={directory / 'data'}",
         f"--web.listen-address={address}", "--cluster.listen-address=",
     ], None, directory / "alertmanager.log", f"http://{address}")
-    _wait_ready(process, process.url, "Alertmanager")
+    _wait_ready(process, "Alertmanager")
     return AlertmanagerHandle(process, process.url)
 
 

@@ -4,13 +4,10 @@ selectors inside a rule's expression."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-RULES_DIR = ROOT / "prometheus" / "rules"
-TESTS_DIR = ROOT / "prometheus" / "tests"
+from alerting.build import RULES_DIR, TESTS_DIR
 
 KEYWORDS = {"and", "or", "unless", "on", "ignoring", "by", "without", "group_left",
             "group_right", "bool", "offset", "inf", "nan"}
