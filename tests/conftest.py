@@ -124,6 +124,10 @@ def live_service(emulator, tmp_path_factory):
 
 
 STACK_SCRAPE_INTERVAL_S = 1.0
+# Scrapes of zeroes before the traffic. rate() stretches each replica's sampled span by up
+# to one scrape to the end of its window, so a ratio across replicas is off by up to one
+# scrape over the span: a long flat lead-in keeps that under 3 %.
+STACK_LEAD_IN_SCRAPES = 40
 # Fixed token counts from the emulator, so the token panels have a known truth.
 STACK_USAGE = {"prompt_tokens": 1500, "output_tokens": 300, "thinking_tokens": 120}
 
@@ -133,7 +137,7 @@ class StackWithTraffic:
     prom: object  # tests.harness.prom.PromHandle
     traffic: object  # tests.harness.traffic.Tally
     scrape_interval_s: float
-    window_s: float  # a range that covers all the traffic
+    lead_in_s: float  # how long Prometheus held zeroes before the traffic
     query_time: float  # when every request of the traffic is in Prometheus
     log_lines: list[str]
     services: list
@@ -180,6 +184,10 @@ def stack_with_traffic(tmp_path_factory):
         # Prometheus must have seen the zeroes before the traffic, so rates start at 0.
         wait_until(lambda: len(prom.query("esg_mapping_requests_total")) >= 8, 60,
                    "first scrape of both services")
+        lead_in_s = STACK_LEAD_IN_SCRAPES * STACK_SCRAPE_INTERVAL_S
+        scrapes = f"count_over_time(up[{2 * lead_in_s:g}s])"
+        wait_until(lambda: min([v for _, v in prom.query(scrapes)], default=0)
+                   >= STACK_LEAD_IN_SCRAPES, 3 * lead_in_s, "the lead-in of zeroes")
         tally = Tally(tokens_per_call={"input": STACK_USAGE["prompt_tokens"],
                                        "output": STACK_USAGE["output_tokens"],
                                        "thinking": STACK_USAGE["thinking_tokens"]})
@@ -196,7 +204,8 @@ def stack_with_traffic(tmp_path_factory):
         wait_until(lambda: prom.query("ai_assist:error_rate:5m"), 30, "recording rules")
         yield StackWithTraffic(
             prom=prom, traffic=tally, scrape_interval_s=STACK_SCRAPE_INTERVAL_S,
-            window_s=float(int(query_time - tally.started_at) + 10), query_time=query_time,
+            query_time=query_time,
+            lead_in_s=lead_in_s,
             log_lines=[line for s in services for line in s.log_lines()],
             services=services, emulator=emulator)
     finally:

@@ -18,6 +18,7 @@ from collections import defaultdict
 
 import pytest
 from ai_assist.telemetry.logging import SERVICE_NAME
+from gemini_emulator.config import ANSWERED
 
 from alerting.thresholds import BY_KEY
 from tests.harness.panels import (
@@ -44,7 +45,9 @@ def tolerance(stack) -> dict:
     interval) to the window, so their factors differ by up to a scrape interval over the
     sampled span. A ratio of one replica's count to the sum moves by at most that much."""
     _, interval_s = traffic_window(stack)  # the window is $__interval + one scrape
-    return {"rel": 1.2 * stack.scrape_interval_s / interval_s, "abs": 1e-9}
+    rel = 1.2 * stack.scrape_interval_s / interval_s
+    assert rel <= 0.03, "the stack's lead-in is too short for a 3 % check"
+    return {"rel": rel, "abs": 1e-9}
 
 
 def _short(uid: str) -> str:
@@ -59,10 +62,11 @@ def _at(stack, at: float) -> float:
 
 
 def traffic_window(stack) -> tuple[float, float]:
-    """(evaluation time, $__interval) whose $__rate_interval covers all the traffic."""
+    """(evaluation time, $__interval) whose $__rate_interval covers all the traffic and
+    the lead-in of zeroes before it."""
     scrape, traffic = stack.scrape_interval_s, stack.traffic
     at = _at(stack, traffic.finished_at + 2 * scrape)
-    return at, math.ceil(at - traffic.started_at + scrape)
+    return at, math.ceil(at - traffic.started_at + stack.lead_in_s)
 
 
 def idle_window(stack) -> tuple[float, float]:
@@ -140,8 +144,11 @@ def test_error_rate_is_the_truth(stack_with_traffic):
 def test_average_tokens_per_call_are_the_truth(stack_with_traffic):
     traffic = stack_with_traffic.traffic
     usage = traffic.tokens_per_call  # the emulator's fixed usage_metadata per answer
+    outcomes = stack_with_traffic.emulator.stats()["by_outcome"]
+    answers = sum(outcomes.get(o, 0) for o in ANSWERED)
+    with_text = answers - outcomes.get("empty", 0)  # an empty answer bills no output
     expected = {"avg_input_tokens": usage["input"],
-                "avg_output_tokens": usage["output"] + usage["thinking"]}
+                "avg_output_tokens": usage["thinking"] + usage["output"] * with_text / answers}
     for key, value in expected.items():
         shown = panel_value(stack_with_traffic, "ai-assist-cost", BY_KEY[key].title)
         assert shown == pytest.approx(value, **tolerance(stack_with_traffic)), key

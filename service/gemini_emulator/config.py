@@ -10,6 +10,9 @@ FAULTS: tuple[str, ...] = (
     "400", "429", "500", "503", "timeout", "malformed", "truncated", "empty", "fenced",
     "invented", "invented_all",
 )
+# Outcomes that answer with HTTP 200, a body Gemini bills: faulty or not.
+ANSWERED: tuple[str, ...] = ("ok", "malformed", "truncated", "empty", "fenced", "invented",
+                             "invented_all")
 # Outcomes counted in /_emulator/stats: "ok", every fault, and refused requests.
 OUTCOMES: tuple[str, ...] = ("ok", *FAULTS, "bad_request", "unauthenticated")
 
