@@ -140,8 +140,8 @@ def start_service(log_dir: Path, env: dict[str, str], ready_timeout: float = 120
                                    "AI_ASSIST_CHROMA_PATH": chroma, **env}),
                       log_dir / f"service-{port}.log", f"http://127.0.0.1:{port}")
     try:
-        wait_until(lambda: _get_ok(f"{service.url}/readyz") or raise_if_exited(service), ready_timeout,
-                   "service /readyz")
+        wait_until(lambda: _get_ok(f"{service.url}/readyz") or raise_if_exited(service),
+                   ready_timeout, "service /readyz")
     except Exception:
         print(service.log_text()[-4000:])
         service.stop()
