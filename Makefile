@@ -36,12 +36,12 @@ test-unit: setup  ## the tests that start no Prometheus
 dashboards:  ## compile the Python dashboards and rules to JSON / YAML, and the README's tables
 	$(PY) -m alerting.build
 	$(PY) -m dashboards.build
-	$(PY) -m tests.harness.readme
+	$(PY) -m alerting.readme
 
 check-generated:  ## fail when committed dashboards or rules differ from their sources
 	$(PY) -m alerting.build --check
 	$(PY) -m dashboards.build --check
-	$(PY) -m tests.harness.readme --check
+	$(PY) -m alerting.readme --check
 
 bench: setup  ## benchmark /v1/esg/map and the embedding stage; prints the figures
 	$(PY) tests/benchmark.py

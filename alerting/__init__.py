@@ -2,8 +2,11 @@
 Python data, compiled by `python -m alerting.build` into prometheus/rules/*.yml, their
 promtool tests (prometheus/tests/), alerting/alertmanager.yml and docs/runbook.md.
 
-thresholds.py  the 18 rows (goal, warning, critical)  sli.py         their recording rules
-threshold_alerts.py  warning + critical per row      slo.py         burn-rate alerts, budget
-bands.py / anomaly.py  anomaly bands and alerts      operational.py down, health, queue, errors
-alertmanager.py / render_alertmanager.py  routing    runbook.py     docs/runbook.md
+sli.py         recording rules of the 18 SLIs       threshold_alerts.py  warning + critical per row
+slo.py         burn-rate alerts, error budget       anomaly.py     anomaly bands and alerts
+operational.py down, health, queue, errors          runbook.py     docs/runbook.md
+alertmanager.py / render_alertmanager.py  routing   readme.py      the README's generated tables
+
+The definitions these build on (the 18 rows, the SLOs, the band, PromQL helpers, uids)
+are in observability/, which dashboards/ shares.
 """

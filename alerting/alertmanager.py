@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Mapping
 
 from ai_assist import ports
-
 from alerting.yamlout import dump
 
 COMMITTED_FILE = Path(__file__).resolve().with_name("alertmanager.yml")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerting import bands, links
-from alerting.durations import COMMITTED, Scale
 from alerting.model import Alert, Guidance, Recording
-from alerting.sli import threshold_window, traffic_guard
-from alerting.thresholds import BY_KEY, Threshold
 from alerting.threshold_alerts import alert_name as threshold_alert_name
-from alerting.units import value_template, words
+from observability import bands
+from observability import uids as links
+from observability.durations import COMMITTED, Scale
+from observability.sli import threshold_window, traffic_guard
+from observability.thresholds import BY_KEY, Threshold
+from observability.units import value_template, words
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "service") not in sys.path:  # `python -m alerting.build` without PYTHONPATH
     sys.path.insert(0, str(ROOT / "service"))
 
-from alerting import alertmanager, generated, rules, runbook, unittests  # noqa: E402
+from alerting import alertmanager, rules, runbook, unittests  # noqa: E402
+from observability import generated  # noqa: E402
 
 RULES_DIR = ROOT / "prometheus" / "rules"
 TESTS_DIR = ROOT / "prometheus" / "tests"

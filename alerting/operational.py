@@ -3,15 +3,15 @@ service down, a failing component, a full embedding queue, errors of critical cl
 
 from __future__ import annotations
 
-from ai_assist import errors as E, ports
+from ai_assist import errors as E
+from ai_assist import ports
 from ai_assist.health import CRITICAL_COMPONENTS
 from ai_assist.telemetry import metrics as M
-
-from alerting import links
-from alerting.durations import COMMITTED, Scale
 from alerting.model import Alert, Guidance
-from alerting.promql import sel, sum_rate
-from dashboards.lib.datasources import SCRAPE_JOB
+from observability import uids as links
+from observability.durations import COMMITTED, Scale
+from observability.promql import sel, sum_rate
+from observability.uids import SCRAPE_JOB
 
 QUEUE_SCALE_OUT = 100  # the plan's autoscaling trigger (3.2): more than 100 texts queued
 QUEUE_REFUSALS_PER_MIN = 1

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from alerting import rules
 from alerting.alertmanager import INHIBIT_EQUAL
-from alerting.durations import seconds
 from alerting.model import Alert
-from alerting.thresholds import BY_KEY, MIN_REQUEST_RATE, TABLES
 from alerting.threshold_alerts import alert_name
+from observability.durations import seconds
+from observability.thresholds import BY_KEY, MIN_REQUEST_RATE, TABLES
+from observability.uids import TITLES
 
 SECTIONS = {"ai-assist-thresholds": "The plan's thresholds", "ai-assist-slo": "SLOs",
             "ai-assist-anomaly": "Anomalies", "ai-assist-operational": "The service"}
-
-
-def _dashboard_titles() -> dict[str, str]:
-    from dashboards import build
-
-    return {m.UID: m.dashboard().title for m in build.MODULES}
 
 
 def _by_name(alerts: list[Alert]) -> dict[str, list[Alert]]:
@@ -92,7 +87,7 @@ fires only while there is demand. Values in the descriptions are the alert's cur
 
 
 def runbook() -> str:
-    titles = _dashboard_titles()
+    titles = TITLES
     sections = _alert_groups()
     lines = [INTRO, "## Index", "", "| Alert | Severity | Fires when |", "|---|---|---|"]
     for _, by_name in sections:

@@ -8,15 +8,14 @@ fire (Threshold.min_request_rate); low throughput needs demand.
 from __future__ import annotations
 
 from ai_assist.telemetry import metrics as M
-
-from alerting import links
-from alerting.durations import COMMITTED, Scale
 from alerting.model import SEVERITIES, Alert, Guidance
-from alerting.promql import sel, sum_rate
-from alerting.sli import WINDOW, threshold_window, traffic_guard
 from alerting.threshold_guidance import CAUSES_AND_ACTIONS
-from alerting.thresholds import THRESHOLDS, Threshold
-from alerting.units import value_template, words
+from observability import uids as links
+from observability.durations import COMMITTED, Scale
+from observability.promql import sel, sum_rate
+from observability.sli import WINDOW, threshold_window, traffic_guard
+from observability.thresholds import THRESHOLDS, Threshold
+from observability.units import value_template, words
 
 ACRONYMS = {"llm": "LLM", "json": "JSON", "api": "API"}
 DEMAND_WORDS = ("while there is demand: requests in progress, texts queued for the "

@@ -16,8 +16,8 @@ if str(ROOT / "service") not in sys.path:  # `python -m dashboards.build` withou
 
 from grafanalib._gen import DashboardEncoder  # noqa: E402
 
-from alerting import generated  # noqa: E402
 from dashboards import cost, health, quality, realtime  # noqa: E402
+from observability import generated  # noqa: E402
 
 OUT_DIR = ROOT / "dashboards" / "json"
 MODULES = (realtime, quality, cost, health)

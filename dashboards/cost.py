@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from ai_assist.pricing import PRICES
 from ai_assist.telemetry import metrics as M
-
-from alerting.thresholds import BY_KEY
 from dashboards.lib import queries as Q
-from dashboards.lib.layout import dashboard as build, section
+from dashboards.lib.layout import dashboard as build
+from dashboards.lib.layout import section
 from dashboards.lib.panels import (
     prom,
     range_text,
@@ -16,9 +15,12 @@ from dashboards.lib.panels import (
     timeseries,
     value_text,
 )
-from dashboards.lib.variables import INSTANCE as m, INSTANCE_AND_MODEL as mm
+from dashboards.lib.variables import INSTANCE as m
+from dashboards.lib.variables import INSTANCE_AND_MODEL as mm
+from observability import uids
+from observability.thresholds import BY_KEY
 
-UID = "ai-assist-cost"
+UID = uids.COST
 PRICE_TABLE = "; ".join(f"{model} {p.input_per_million_usd:g} in / {p.output_per_million_usd:g} out"
                         for model, p in sorted(PRICES.items()))
 INPUT_GOAL = BY_KEY["avg_input_tokens"]
@@ -106,7 +108,7 @@ def suggestions():
 
 
 def dashboard():
-    return build(UID, "AI Assist - Cost Optimization",
+    return build(UID, uids.TITLES[UID],
                  "Gemini spend, tokens per call, efficiency and what to improve; the plan's "
                  "dashboard 3.", [
         section("Cost now",

@@ -4,10 +4,10 @@ and the service's logs from Loki."""
 from __future__ import annotations
 
 from ai_assist.telemetry import metrics as M
-
-from alerting.thresholds import BY_KEY
-from dashboards.lib import logql as L, queries as Q
-from dashboards.lib.layout import dashboard as build, section
+from dashboards.lib import logql as L
+from dashboards.lib import queries as Q
+from dashboards.lib.layout import dashboard as build
+from dashboards.lib.layout import section
 from dashboards.lib.panels import (
     bar_gauge,
     loki,
@@ -22,8 +22,11 @@ from dashboards.lib.panels import (
     value_text,
 )
 from dashboards.lib.variables import INSTANCE as m
+from observability import slo as S
+from observability import uids
+from observability.thresholds import BY_KEY
 
-UID = "ai-assist-health"
+UID = uids.HEALTH
 UP_DOWN = [value_text(1, "UP", "green"), value_text(0, "DOWN", "red")]
 UP_STEPS = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
 
@@ -82,9 +85,6 @@ def logs():
 
 
 def slo_budget():
-    # alerting.slo links its alerts to this module's UID, so it is imported late.
-    from alerting import slo as S
-
     availability, latency = S.SLOS
     page = S.BURN_WINDOWS[0]
     budget = stat(
@@ -112,7 +112,7 @@ def slo_budget():
 
 
 def dashboard():
-    return build(UID, "AI Assist - Service Health",
+    return build(UID, uids.TITLES[UID],
                  "Is it up, what runs, what fails, what hardware, what it knows, what it "
                  "logs.", [
         section("Service",

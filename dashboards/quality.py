@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from ai_assist.frameworks import FRAMEWORKS
-
-from alerting.thresholds import BY_KEY
 from dashboards.lib import queries as Q
-from dashboards.lib.layout import dashboard as build, section
+from dashboards.lib.layout import dashboard as build
+from dashboards.lib.layout import section
 from dashboards.lib.panels import (
     bar_gauge,
     prom,
@@ -14,10 +13,12 @@ from dashboards.lib.panels import (
     threshold_steps,
     timeseries,
 )
-from dashboards.lib.promql import RATE
 from dashboards.lib.variables import INSTANCE as m
+from observability import uids
+from observability.promql import RATE
+from observability.thresholds import BY_KEY
 
-UID = "ai-assist-quality"
+UID = uids.QUALITY
 QUALITY_RATIOS = ("match_success", "json_parse_success", "fallback_ratio")
 
 
@@ -28,7 +29,7 @@ def _goals() -> str:
 
 
 def dashboard():
-    return build(UID, "AI Assist - Quality Metrics",
+    return build(UID, uids.TITLES[UID],
                  "Confidence, matching, JSON parsing and fallbacks; the plan's dashboard 2.", [
         section("Quality now",
                 *(threshold_stat(BY_KEY[key], m, width=6) for key in

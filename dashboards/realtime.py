@@ -4,11 +4,9 @@ anomaly bands."""
 from __future__ import annotations
 
 from ai_assist.telemetry import metrics as M
-
-from alerting import bands
-from alerting.thresholds import BY_KEY
 from dashboards.lib import queries as Q
-from dashboards.lib.layout import dashboard as build, section
+from dashboards.lib.layout import dashboard as build
+from dashboards.lib.layout import section
 from dashboards.lib.panels import (
     band_overrides,
     prom,
@@ -18,10 +16,12 @@ from dashboards.lib.panels import (
     threshold_steps,
     timeseries,
 )
-from dashboards.lib.promql import RATE
 from dashboards.lib.variables import INSTANCE as m
+from observability import bands, uids
+from observability.promql import RATE
+from observability.thresholds import BY_KEY
 
-UID = "ai-assist-realtime"
+UID = uids.REALTIME
 BAND = (f"Shaded: the anomaly band, {bands.describe()} (fixed 5m window inside the "
         "band), computed as the anomaly alerts compute it over all replicas; a line above "
         "it is unusual for this service.")
@@ -59,7 +59,7 @@ def last_five_minutes():
 def dashboard():
     stages = [threshold_stat(BY_KEY[key], m, width=8)
               for key in ("embedding_p95", "vector_search_p95", "llm_p95")]
-    return build(UID, "AI Assist - Real-time Monitor",
+    return build(UID, uids.TITLES[UID],
                  "Response time, throughput, errors and tokens now; the plan's dashboard 1.", [
         section("Now",
                 *(threshold_stat(BY_KEY[key], m, width=width) for key, width in

@@ -31,8 +31,8 @@ import yaml  # noqa: E402
 from ai_assist import ports  # noqa: E402
 from ai_assist.telemetry import metrics as M  # noqa: E402
 from ai_assist.telemetry.logging import SERVICE_NAME  # noqa: E402
-from dashboards.lib import datasources as DS  # noqa: E402
 from dashboards.lib.logql import SERVICE_STREAM  # noqa: E402
+from observability import uids as DS  # noqa: E402
 from tests.harness.panels import DEFAULT_VALUES, fill_variables, iter_queries, load_dashboards  # noqa: E402
 from tests.harness.processes import wait_until  # noqa: E402
 

@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from ai_assist.samples import SAMPLES
-from alerting import links, rules as alert_rules, slo
-from alerting.durations import Scale
-from alerting.sli import REQUEST_RATE
+from observability import slo
+from observability import uids as links
+from alerting import rules as alert_rules
 from alerting.threshold_alerts import alert_name
-from alerting.thresholds import BY_KEY
-from tests.harness.processes import (ROOT, python_env, start_emulator, start_service,
-                                     wait_until)
+from observability.durations import Scale
+from observability.sli import REQUEST_RATE
+from observability.thresholds import BY_KEY
+from tests.harness.processes import ROOT, python_env, start_emulator, start_service, wait_until
 from tests.harness.prom import WebhookReceiver, start_alertmanager, start_prometheus
 from tests.harness.traffic import map_request
 

@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-from alerting.durations import seconds
-from alerting.sli import WINDOW
-from alerting.thresholds import BY_KEY
 from alerting.unittests import selector
+from observability.durations import seconds
+from observability.sli import WINDOW
+from observability.thresholds import BY_KEY
 from tests.harness.panels import COVERAGE
 from tests.harness.processes import wait_until
 from tests.harness.rules import alerts, load_rules, recordings, selectors

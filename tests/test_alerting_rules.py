@@ -14,18 +14,28 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from ai_assist.telemetry import metrics as M
 
-from alerting import build, links, rules as alert_rules
+from ai_assist.telemetry import metrics as M
+from alerting import build
+from observability import uids as links
+from alerting import rules as alert_rules
 from alerting.alertmanager import INHIBIT_EQUAL
-from alerting.durations import Scale, duration, seconds
 from alerting.threshold_alerts import alert_name
-from alerting.thresholds import THRESHOLDS
+from observability.durations import Scale, duration, seconds
+from observability.thresholds import THRESHOLDS
 from tests.harness.panels import all_queries
 from tests.harness.processes import python_env
 from tests.harness.prom import start_alertmanager
-from tests.harness.rules import (RULES_DIR, TESTS_DIR, alerts, load_rules, metric_name,
-                                 recordings, rule_files, selectors)
+from tests.harness.rules import (
+    RULES_DIR,
+    TESTS_DIR,
+    alerts,
+    load_rules,
+    metric_name,
+    recordings,
+    rule_files,
+    selectors,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED_ALERTMANAGER = build.ALERTMANAGER_YML

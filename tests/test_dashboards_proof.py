@@ -17,10 +17,10 @@ import time
 from collections import defaultdict
 
 import pytest
+
 from ai_assist.telemetry.logging import SERVICE_NAME
 from gemini_emulator.config import ANSWERED
-
-from alerting.thresholds import BY_KEY
+from observability.thresholds import BY_KEY
 from tests.harness.panels import (
     COVERAGE,
     all_queries,

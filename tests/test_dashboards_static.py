@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ai_assist.telemetry import metrics as M
 
-from alerting.thresholds import THRESHOLDS
+from ai_assist.telemetry import metrics as M
 from dashboards import build
 from dashboards.lib import logql
-from dashboards.lib.datasources import LOKI_UID, PROMETHEUS_UID
 from dashboards.lib.panels import threshold_steps
-from dashboards.lib.promql import FIXED_WINDOWS, zero_when_absent
 from dashboards.lib.variables import INSTANCE, INSTANCE_AND_MODEL
+from observability.promql import FIXED_WINDOWS, zero_when_absent
+from observability.thresholds import THRESHOLDS
+from observability.uids import LOKI_UID, PROMETHEUS_UID
 from tests.harness.panels import (
     ROOT,
     all_queries,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.readme import BLOCKS, README, current
+from alerting.readme import BLOCKS, README, current
 
 ROOT = Path(__file__).resolve().parents[1]
 

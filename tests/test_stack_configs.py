@@ -21,7 +21,7 @@ from ai_assist import ports
 from ai_assist.config import Settings
 from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import SERVICE_NAME
-from dashboards.lib import datasources as DS
+from observability import uids as DS
 from tests.harness.compose import GPU_FILE, ROOT, resolved_config, run_compose
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"

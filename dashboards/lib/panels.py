@@ -11,10 +11,10 @@ from string import ascii_uppercase
 import attr
 from grafanalib import core as G
 
-from alerting.thresholds import Threshold
-from alerting.units import words
-from dashboards.lib.promql import RATE, zero_when_absent
 from dashboards.lib.variables import INSTANCE, LOKI, PROMETHEUS
+from observability.promql import RATE, zero_when_absent
+from observability.thresholds import Threshold
+from observability.units import words
 
 BASE_STEPS = [{"color": "green", "value": None}]
 

@@ -2,25 +2,27 @@
 
 `m` is the extra matcher string (variables.INSTANCE, or INSTANCE_AND_MODEL on the cost
 dashboard); `w` the rate window. The SLIs of the plan's 18 rows come from
-alerting/thresholds.py, not from here.
+observability/thresholds.py, not from here.
 """
 
 from __future__ import annotations
 
 from ai_assist.pricing import OUTPUT_BILLED_TYPES, PRICES
 from ai_assist.telemetry import metrics as M
-
-from alerting.promql import quantile, ratio, sel, sum_rate
-from alerting.thresholds import BY_KEY, answered_rate
-from dashboards.lib.datasources import SCRAPE_JOB
-from dashboards.lib.promql import (
+from observability.promql import (
     RATE,
     per_minute,
+    quantile,
     quantile_by,
+    ratio,
     regex_alternatives,
+    sel,
     share_by,
+    sum_rate,
     zero_when_absent,
 )
+from observability.thresholds import BY_KEY, answered_rate
+from observability.uids import SCRAPE_JOB
 
 INPUT_BILLED_TYPES = tuple(t for t in M.TOKEN_TYPES if t not in OUTPUT_BILLED_TYPES)
 SCRAPED = f'job="{SCRAPE_JOB}"'

@@ -7,8 +7,7 @@ whose defaults are the fixed uids that provisioning creates.
 from __future__ import annotations
 
 from ai_assist.telemetry import metrics as M
-
-from dashboards.lib.datasources import LOKI_UID, PROMETHEUS_UID
+from observability.uids import LOKI_UID, PROMETHEUS_UID
 
 PROMETHEUS = {"type": "prometheus", "uid": "${datasource}"}
 LOKI = {"type": "loki", "uid": "${loki}"}

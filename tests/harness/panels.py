@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from dashboards.lib.datasources import LOKI_UID, PROMETHEUS_UID
+from observability.uids import LOKI_UID, PROMETHEUS_UID
 
 # Lines of coverage ("targets proven / total") that the proofs report; tests/conftest.py
 # prints them at the end of the run.

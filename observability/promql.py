@@ -1,12 +1,43 @@
-"""PromQL builders the dashboards add to alerting/promql.py: grouped quantiles and
-shares that read 0 instead of NaN, and guards. The anomaly band is alerting/bands.py."""
+"""PromQL builders shared by the SLI definitions, the dashboards and the rules.
+
+`m` is an extra matcher string inserted into every selector (dashboards pass
+`instance=~"$instance"`, rules pass nothing); `w` is the range (`$__rate_interval`, `5m`).
+"""
 
 from __future__ import annotations
 
 import re
 
-from alerting.promql import sum_rate
 
+def sel(metric: str, matchers: str = "", m: str = "") -> str:
+    parts = [p for p in (matchers, m) if p]
+    return f"{metric}{{{', '.join(parts)}}}" if parts else metric
+
+
+def rate(metric: str, w: str, matchers: str = "", m: str = "") -> str:
+    return f"rate({sel(metric, matchers, m)}[{w}])"
+
+
+def sum_rate(metric: str, w: str, matchers: str = "", m: str = "", by: str = "") -> str:
+    grouping = f" by ({by})" if by else ""
+    return f"sum{grouping}({rate(metric, w, matchers, m)})"
+
+
+def ratio(numerator: str, denominator: str, idle: float = 0) -> str:
+    """numerator / denominator, `idle` when the denominator is 0 (never NaN)."""
+    return f"(({numerator}) / (({denominator}) > 0) or on() vector({idle:g}))"
+
+
+def quantile(q: float, histogram: str, w: str, matchers: str = "", m: str = "") -> str:
+    """A histogram quantile that reads 0, not NaN, when nothing was observed."""
+    buckets = sum_rate(f"{histogram}_bucket", w, matchers, m, by="le")
+    count = sum_rate(f"{histogram}_count", w, matchers, m)
+    return (f"(histogram_quantile({q:g}, {buckets}) and on() ({count}) > 0)"
+            f" or on() vector(0)")
+
+
+# --- what the dashboards add: the time picker's window, grouped quantiles and shares
+# that read 0 instead of NaN, and guards.
 RATE = "$__rate_interval"
 
 # Windows that deliberately ignore the time picker. A panel using one says so in its

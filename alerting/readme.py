@@ -1,6 +1,6 @@
 """The README's generated blocks (between `<!-- NAME:begin -->` and `<!-- NAME:end -->`).
 
-`python -m tests.harness.readme` rewrites them (`make dashboards` runs it);
+`python -m alerting.readme` rewrites them (`make dashboards` runs it);
 tests/test_readme.py fails when one is stale.
 """
 
@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 from ai_assist.config import settings_table
-
 from alerting.runbook import readme_table
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = {"settings": settings_table, "alerts": readme_table}
 
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ai_assist.telemetry import metrics as M
-
-from alerting.promql import quantile, ratio, sel, sum_rate
+from observability.promql import quantile, ratio, sel, sum_rate
 
 Query = Callable[[str, str], str]  # (window, extra matchers) -> PromQL
 # The traffic guard of ratio alerts: answered requests/s over the window, so that one
