@@ -27,7 +27,7 @@ from observability.sli import REQUEST_RATE
 from observability.thresholds import BY_KEY
 from tests.harness.processes import ROOT, python_env, start_emulator, start_service, wait_until
 from tests.harness.prom import WebhookReceiver, start_alertmanager, start_prometheus
-from tests.harness.traffic import map_request
+from tests.harness.traffic import Tally, map_request
 
 pytestmark = pytest.mark.stack
 
@@ -59,14 +59,14 @@ class Traffic:
     """Mapping requests back to back in a thread, until stopped."""
 
     def __init__(self, url: str) -> None:
-        self.url, self.sent = url, 0
+        self.url, self.sent, self.tally = url, 0, Tally()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                map_request(self.url, SAMPLES[self.sent % len(SAMPLES)][1],
+                map_request(self.tally, self.url, SAMPLES[self.sent % len(SAMPLES)][1],
                             client_id="e2e")
             except Exception:  # the service answering 5xx is the point; keep sending
                 pass

@@ -129,3 +129,36 @@ def fill_variables(expr: str, range_s: float, interval_s: float, scrape_interval
         raise KeyError(f"unknown Grafana variable ${name} in {expr!r}")
 
     return _VARIABLE.sub(substitute, expr)
+
+
+_GUARD = re.compile(r"\s+or\s+on\s*\([^)]*\)\s+")
+
+
+def _operand_end(expr: str, start: int) -> int:
+    """Where the right operand of an `or` starting at `start` ends: the parenthesis that
+    closes the enclosing group, or the end (`or` binds loosest)."""
+    depth = 0
+    for index in range(start, len(expr)):
+        char = expr[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return index
+            depth -= 1
+    return len(expr)
+
+
+def strip_guards(expr: str) -> str:
+    """`expr` without the clauses that only decide what an idle service shows:
+    `or on(...) vector(N)` and `or on(...) <expr> * 0`. What is left must return a real
+    series whenever the traffic drove the query's inputs."""
+    while True:
+        for match in _GUARD.finditer(expr):
+            end = _operand_end(expr, match.end())
+            operand = expr[match.end():end].strip()
+            if re.fullmatch(r"vector\(\s*[0-9.]+\s*\)", operand) or operand.endswith("* 0"):
+                expr = expr[:match.start()] + expr[end:]
+                break
+        else:
+            return expr

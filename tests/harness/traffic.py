@@ -1,7 +1,9 @@
 """A traffic mix that reaches every path of the service, and a record of the truth.
 
 Faults come from the Gemini emulator's request markers (`[[emulate:...]]`), which the
-service forwards inside the prompt; the tallies below are what the dashboards must show.
+service forwards inside the prompt. Every response is kept as a `Sent` record; the
+figures the dashboards must show are derived from these records on the client side
+(tests/harness/truth.py), never from the service's own counters.
 """
 
 from __future__ import annotations
@@ -16,48 +18,97 @@ import requests
 from ai_assist.frameworks import FRAMEWORKS
 from ai_assist.samples import SAMPLES
 
+# The plan's critical confidence level: an answer "matches" when one disclosure reaches it.
+MATCH_CONFIDENCE = 0.6
+REJECTED_CODES = (400, 401, 413, 415, 422, 429, 431)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request as the client saw it."""
+    service: str  # base URL
+    code: int
+    body: dict
+    seconds: float  # client-side latency
+    text: str | None  # the text field as sent (None when the body was not JSON text)
+    frameworks: tuple[str, ...] | None  # as requested; None asks for all
+
+    @property
+    def status(self) -> str:
+        """esg_mapping_requests_total's status, as the client can tell it."""
+        if self.code == 200:
+            return "fallback" if self.body["fallback_used"] else "success"
+        return "rejected" if self.code in REJECTED_CODES else "error"
+
+    @property
+    def reached_pipeline(self) -> bool:
+        return self.status in ("success", "fallback", "error")
+
+    @property
+    def frameworks_asked(self) -> tuple[str, ...]:
+        return tuple(f.upper() for f in self.frameworks) if self.frameworks else FRAMEWORKS
+
+    @property
+    def matches(self) -> list[dict]:
+        return self.body.get("matches", []) if self.code == 200 else []
+
 
 @dataclass
 class Tally:
-    statuses: Counter = field(default_factory=Counter)  # success | fallback | error | rejected
-    rejected_reasons: Counter = field(default_factory=Counter)
-    fallback_reasons: Counter = field(default_factory=Counter)
-    matches_by_framework: Counter = field(default_factory=Counter)
+    records: list[Sent] = field(default_factory=list)
     tokens_per_call: dict[str, int] = field(default_factory=dict)  # what the emulator bills
     started_at: float = 0.0
     finished_at: float = 0.0
 
+    def add(self, record: Sent) -> None:
+        self.records.append(record)
+
+    @property
+    def statuses(self) -> Counter:
+        return Counter(r.status for r in self.records)
+
+    @property
+    def rejected_reasons(self) -> Counter:
+        return Counter(r.body.get("error") for r in self.records if r.status == "rejected")
+
+    @property
+    def fallback_reasons(self) -> Counter:
+        return Counter(r.body["fallback_reason"] for r in self.records
+                       if r.status == "fallback")
+
+    @property
+    def matches_by_framework(self) -> Counter:
+        return Counter(m["framework"] for r in self.records for m in r.matches)
+
     @property
     def answered(self) -> int:
-        return sum(self.statuses[s] for s in ("success", "fallback", "error"))
+        return sum(1 for r in self.records if r.reached_pipeline)
 
     @property
     def total(self) -> int:
-        return sum(self.statuses.values())
+        return len(self.records)
 
 
-def _classify(tally: Tally, response: requests.Response) -> None:
-    body = response.json()
-    if response.status_code == 200:
-        tally.statuses["fallback" if body["fallback_used"] else "success"] += 1
-        if body["fallback_used"]:
-            tally.fallback_reasons[body["fallback_reason"]] += 1
-        for match in body["matches"]:
-            tally.matches_by_framework[match["framework"]] += 1
-    elif response.status_code in (400, 413, 415, 422, 429):
-        tally.statuses["rejected"] += 1
-        tally.rejected_reasons[body["error"]] += 1
-    else:
-        tally.statuses["error"] += 1
+def _send(tally: Tally, service: str, text, frameworks, **kwargs) -> requests.Response:
+    started = time.perf_counter()
+    response = requests.post(f"{service}/v1/esg/map", timeout=120, **kwargs)
+    elapsed = time.perf_counter() - started
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    tally.add(Sent(service, response.status_code, body if isinstance(body, dict) else {},
+                   elapsed, text, tuple(frameworks) if frameworks is not None else None))
+    return response
 
 
-def map_request(base_url: str, text: str, frameworks=None, top_k: int = 5,
+def map_request(tally: Tally, base_url: str, text: str, frameworks=None, top_k: int = 5,
                 client_id: str = "traffic", **extra) -> requests.Response:
     body = {"text": text, "top_k": top_k, **extra}
     if frameworks is not None:
         body["frameworks"] = list(frameworks)
-    return requests.post(f"{base_url}/v1/esg/map", json=body, timeout=60,
-                         headers={"X-Client-ID": client_id})
+    return _send(tally, base_url, text, frameworks, json=body,
+                 headers={"X-Client-ID": client_id})
 
 
 BAD_REQUESTS = (
@@ -68,17 +119,21 @@ BAD_REQUESTS = (
     ("invalid_json", {"data": b"{not json", "headers": {"Content-Type": "application/json"}}),
     ("unsupported_media_type", {"data": b"text=hello", "headers": {"Content-Type": "text/plain"}}),
     ("invalid_request", {"json": {"text": 42}}),
+    ("text_too_long", {"json": {"text": "x" * 9000}}),
 )
 
 
 def send_bad_requests(base_url: str, tally: Tally) -> None:
     for _, kwargs in BAD_REQUESTS:
-        headers = {"X-Client-ID": "traffic", **kwargs.pop("headers", {})} if "headers" in kwargs \
-            else {"X-Client-ID": "traffic"}
-        _classify(tally, requests.post(f"{base_url}/v1/esg/map", headers=headers, timeout=30,
-                                       **kwargs))
-    long_text = "x" * 9000
-    _classify(tally, map_request(base_url, long_text))
+        kwargs = dict(kwargs)
+        headers = {"X-Client-ID": "traffic", **kwargs.pop("headers", {})}
+        _send(tally, base_url, None, None, headers=headers, **kwargs)
+
+
+# Markers whose prompts fail first and then succeed, and markers that fail every call.
+# Each also names what the emulator answers, so the truth can be derived per call.
+RECOVERING_MARKERS = ("503*1", "429*1", "timeout*1", "malformed*1", "fenced", "truncated*1")
+FAILING_MARKERS = ("503", "timeout", "malformed", "empty", "400")
 
 
 def drive_mix(base_url: str, tally: Tally, rounds: int = 2, workers: int = 4) -> Tally:
@@ -90,14 +145,11 @@ def drive_mix(base_url: str, tally: Tally, rounds: int = 2, workers: int = 4) ->
             jobs.append((text, None))
             jobs.append((text, (framework,)))
     scope1 = SAMPLES[0][1]
-    for marker in ("503*1", "429*1", "timeout*1", "malformed*1", "fenced", "truncated*1"):
-        jobs.append((f"{scope1} [[emulate:{marker}]]", None))
-    for marker in ("503", "timeout", "malformed", "empty"):
+    for marker in RECOVERING_MARKERS + FAILING_MARKERS:
         jobs.append((f"{scope1} [[emulate:{marker}]]", None))
     tally.started_at = tally.started_at or time.time()
     with ThreadPoolExecutor(workers) as pool:
-        for response in pool.map(lambda job: map_request(base_url, job[0], job[1]), jobs):
-            _classify(tally, response)
+        list(pool.map(lambda job: map_request(tally, base_url, job[0], job[1]), jobs))
     tally.finished_at = time.time()
     return tally
 
@@ -105,8 +157,7 @@ def drive_mix(base_url: str, tally: Tally, rounds: int = 2, workers: int = 4) ->
 def drive_errors(base_url: str, tally: Tally, count: int = 3) -> Tally:
     """Against a service with the fallback off, Gemini failures become 5xx errors."""
     for index in range(count):
-        text = f"{SAMPLES[index][1]} [[emulate:503]]"
-        _classify(tally, map_request(base_url, text))
+        map_request(tally, base_url, f"{SAMPLES[index][1]} [[emulate:503]]")
     tally.finished_at = time.time()
     return tally
 
@@ -114,7 +165,7 @@ def drive_errors(base_url: str, tally: Tally, count: int = 3) -> Tally:
 def burst(base_url: str, tally: Tally, requests_sent: int) -> Tally:
     """Back-to-back requests from one client, to reach the rate limiter."""
     for _ in range(requests_sent):
-        _classify(tally, map_request(base_url, "Board oversight of climate-related risks",
-                                     client_id="burst"))
+        map_request(tally, base_url, "Board oversight of climate-related risks",
+                    client_id="burst")
     tally.finished_at = time.time()
     return tally

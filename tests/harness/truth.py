@@ -1,0 +1,506 @@
+"""What every dashboard target must show after the stack's traffic, computed without the
+dashboards' queries or the service's counters.
+
+Sources of truth:
+- the client's own record of every response (tests/harness/traffic.py): statuses, reasons,
+  matches, confidences, texts and frameworks sent, latencies;
+- the Gemini emulator's own counters (calls by outcome) and the fixed usage it bills;
+- the prices in ai_assist/pricing.py, applied here by the test's own formula (thinking is
+  billed at the output price, as Google's price list says);
+- the plan's contracts written down here (error class and severity per failure, the 0.6
+  match level, the catalogue's size per framework);
+- for quantiles, the raw histogram buckets read from Prometheus with a plain selector and
+  interpolated here as histogram_quantile() does, which checks the panel's aggregation,
+  label filters and quantile, and a client-side bound (the server never measures more
+  than the client waited).
+
+TRUTH maps (dashboard, panel title, legend or refId) to a function of `Truth` that
+returns an `Expected`, or a `NotDriven` with the reason the traffic here cannot drive it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from glob import glob
+
+from ai_assist import __version__
+from ai_assist.frameworks import FRAMEWORKS
+from ai_assist.pricing import PRICES
+from gemini_emulator.config import ANSWERED
+from tests.harness.traffic import MATCH_CONFIDENCE, Tally
+
+# The plan's error classes (2.2): which class, at which severity, a failure is counted as.
+FAILURE_ERRORS = {
+    "server_error": ("GeminiAPIError", "CRITICAL"),
+    "connection_error": ("GeminiAPIError", "CRITICAL"),
+    "client_error": ("GeminiAPIError", "CRITICAL"),
+    "rate_limited": ("GeminiRateLimitError", "WARNING"),
+    "timeout": ("GeminiTimeoutError", "ERROR"),
+    "truncated": ("TokenLimitExceededError", "WARNING"),
+    "invalid_json": ("InvalidLLMResponseError", "WARNING"),
+    "empty_answer": ("InvalidLLMResponseError", "WARNING"),
+    "unexpected_error": ("InternalError", "CRITICAL"),
+    "circuit_open": ("GeminiCircuitOpenError", "WARNING"),
+}
+# Requests answered without a Gemini call: the LLM is off, or the circuit breaker is open.
+NO_CALL = {"llm_disabled", "circuit_open", "GeminiCircuitOpenError"}
+SEVERITY_OF = {error_type: severity for error_type, severity in FAILURE_ERRORS.values()}
+# What the emulator's answers are to the service's JSON parser (gemini_emulator docs).
+PARSE_RESULT = {"ok": "valid", "fenced": "repaired", "truncated": "repaired",
+                "invented": "valid", "malformed": "failed", "empty": "failed"}
+# Answers thrown away, by the waste reason their tokens are counted under.
+WASTED = {"malformed": "invalid_json", "empty": "empty_answer"}
+# gemini_api_calls_total's outcome for each emulator outcome.
+CALL_OUTCOME = {**{o: "ok" for o in ANSWERED}, "429": "rate_limited", "500": "server_error",
+                "503": "server_error", "400": "client_error", "timeout": "timeout"}
+CATALOGUE_SIZE = {"GRI": 128, "ESRS": 86, "SASB": 84, "TCFD": 11}  # the README's counts
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+SECONDS_PER_MONTH = 30 * 86400
+SLO_BUDGET = {"availability": 0.001, "latency": 0.05}
+LATENCY_SLO_S = 30
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Series the target must return: label values (in `by` order) -> value."""
+    values: dict[tuple, float]
+    kind: str  # exact | ratio | rate | count | quantile
+    by: tuple[str, ...] = ()
+    upper_bound: float | None = None  # for quantiles: never above what the client saw
+
+
+@dataclass(frozen=True)
+class NotDriven:
+    reason: str
+
+
+def one(value: float, kind: str) -> Expected:
+    return Expected({(): value}, kind)
+
+
+@dataclass
+class Truth:
+    tally: Tally
+    outcomes: Counter  # the emulator's calls by outcome
+    usage: dict[str, int]  # tokens the emulator bills per answer: input, output, thinking
+    window_s: float  # $__rate_interval in seconds at the evaluation
+    replicas: int
+    model: str
+    buckets: Callable[[str, str, tuple[str, ...]], dict[tuple, list[tuple[float, float]]]]
+    instances: tuple[str, ...] = ()  # the replicas' scrape targets
+    # GPUs the machine has, seen without NVML (the service's way): the device nodes
+    gpus: int = field(default_factory=lambda: len(glob("/dev/nvidia[0-9]*")))
+
+    # --- from the client's records ------------------------------------------------
+    @property
+    def records(self):
+        return self.tally.records
+
+    def statuses(self) -> Counter:
+        return self.tally.statuses
+
+    @property
+    def answered(self) -> int:
+        return self.tally.answered
+
+    def fallbacks(self) -> Counter:
+        return self.tally.fallback_reasons
+
+    def failures(self) -> Counter:
+        """Gemini failures the pipeline gave up on, by reason: the fallbacks' reasons and
+        the 5xx answers' error classes."""
+        out = Counter(self.fallbacks())
+        del out["llm_disabled"]
+        for r in self.records:
+            if r.status == "error":
+                out[r.body.get("error")] += 1
+        return out
+
+    def errors(self) -> Counter:
+        """esg_mapping_errors_total by (error_type, severity)."""
+        out = Counter()
+        for reason, count in self.failures().items():
+            if reason in FAILURE_ERRORS:
+                out[FAILURE_ERRORS[reason]] += count
+            else:  # a 5xx names its class
+                out[(reason, SEVERITY_OF.get(reason, "CRITICAL"))] += count
+        return out
+
+    def answers(self):
+        return [r for r in self.records if r.code == 200]
+
+    def matched(self) -> Counter:
+        return Counter("matched" if any(m["confidence"] >= MATCH_CONFIDENCE
+                                        for m in r.matches) else "unmatched"
+                       for r in self.answers())
+
+    def confidences(self) -> list[float]:
+        return [r.body["average_confidence"] for r in self.answers() if r.matches]
+
+    def duplicates(self) -> int:
+        """Texts a replica had already mapped (stripped, as the service compares them)."""
+        seen, repeats = set(), 0
+        for r in self.records:
+            if r.reached_pipeline:
+                key = (r.service, r.text.strip())
+                repeats += key in seen
+                seen.add(key)
+        return repeats
+
+    def frameworks_asked(self) -> Counter:
+        return Counter(f for r in self.records if r.reached_pipeline
+                       for f in r.frameworks_asked)
+
+    # --- from the emulator's counters ---------------------------------------------
+    @property
+    def calls(self) -> int:
+        return sum(self.outcomes[o] for o in CALL_OUTCOME)
+
+    def call_outcomes(self) -> Counter:
+        out = Counter()
+        for outcome, count in self.outcomes.items():
+            if outcome in CALL_OUTCOME:
+                out[CALL_OUTCOME[outcome]] += count
+        return out
+
+    @property
+    def answered_calls(self) -> int:
+        return sum(self.outcomes[o] for o in ANSWERED)
+
+    def tokens(self) -> dict[str, float]:
+        with_text = self.answered_calls - self.outcomes["empty"]
+        return {"input": self.usage["input"] * self.answered_calls,
+                "output": self.usage["output"] * with_text,
+                "thinking": self.usage["thinking"] * self.answered_calls}
+
+    def wasted(self) -> Counter:
+        out = Counter()
+        for outcome, reason in WASTED.items():
+            output = 0 if outcome == "empty" else self.usage["output"]
+            out[reason] += self.outcomes[outcome] * (self.usage["input"] + output
+                                                     + self.usage["thinking"])
+        return out
+
+    def parses(self) -> Counter:
+        return Counter({result: sum(n for o, n in self.outcomes.items()
+                                    if PARSE_RESULT.get(o) == result)
+                        for result in ("valid", "repaired", "failed")})
+
+    def llm_runs(self) -> int:
+        """Requests that called Gemini at least once."""
+        failures = self.failures()
+        return self.answered - sum(failures[r] for r in NO_CALL) - self.fallbacks()[
+            "llm_disabled"]
+
+    def retries(self) -> int:
+        """Every call after a request's first one."""
+        return self.calls - self.llm_runs()
+
+    def retries_after_unusable_answers(self) -> int:
+        unusable = sum(self.outcomes[o] for o in WASTED)
+        gave_up = sum(self.fallbacks()[r] for r in set(WASTED.values()))
+        return unusable - gave_up
+
+    def cost_usd(self) -> float:
+        price, tokens = PRICES[self.model], self.tokens()
+        return (tokens["input"] * price.input_per_million_usd
+                + (tokens["output"] + tokens["thinking"]) * price.output_per_million_usd) / 1e6
+
+    # --- helpers -------------------------------------------------------------------
+    def per_minute(self, count: float) -> float:
+        return count * 60 / self.window_s
+
+    def per_minute_by(self, counts: Counter, label: str, domain) -> Expected:
+        return Expected({(k,): self.per_minute(counts.get(k, 0)) for k in domain}, "rate",
+                        (label,))
+
+    def quantile(self, q: float, metric: str, matchers: str = "", by: tuple[str, ...] = (),
+                 upper_bound: float | None = None) -> Expected:
+        groups = self.buckets(metric, matchers, by)
+        return Expected({key: histogram_quantile(q, b) for key, b in groups.items()},
+                        "quantile", by, upper_bound)
+
+    def client_quantile(self, q: float) -> float:
+        """The client's own q-quantile of answered requests' latency, as the bucket
+        upper bound that contains it (the server's figure cannot exceed it)."""
+        latencies = sorted(r.seconds for r in self.records if r.reached_pipeline)
+        return latencies[min(len(latencies) - 1, math.ceil(q * len(latencies)) - 1)]
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """Prometheus's histogram_quantile over cumulative (le, count) pairs."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1]
+    if total == 0:
+        return math.nan
+    rank = q * total
+    previous_le, previous_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if math.isinf(le):
+                return previous_le
+            if le <= 0:
+                return le
+            return previous_le + (le - previous_le) * (rank - previous_count) / (
+                count - previous_count)
+        previous_le, previous_count = le, count
+    return previous_le
+
+
+def _requests_by_status(t: Truth) -> Expected:
+    from ai_assist.telemetry.metrics import REQUEST_STATUSES
+
+    return t.per_minute_by(t.statuses(), "status", REQUEST_STATUSES)
+
+
+def _errors_by(t: Truth, labels: tuple[str, ...]) -> Expected:
+    from ai_assist.telemetry.metrics import ERROR_TYPES, SEVERITIES
+
+    errors = t.errors()
+    if labels == ("severity",):
+        values = {(s,): t.per_minute(sum(n for (_, sev), n in errors.items() if sev == s))
+                  for s in SEVERITIES}
+    else:
+        values = {(e, s): t.per_minute(errors.get((e, s), 0))
+                  for e in ERROR_TYPES for s in SEVERITIES}
+    return Expected(values, "rate", labels)
+
+
+def _health(t: Truth) -> Expected:
+    return Expected({("embedding_model",): 1, ("chroma_db",): 1, ("gemini_api",): 1,
+                     ("gpu",): 1}, "exact", ("component",))
+
+
+def _build_info(t: Truth) -> Expected:
+    device = "cuda" if t.gpus else "cpu"
+    return Expected({(i, __version__, BUNDLED_MODEL, t.model, device): 1 for i in t.instances},
+                    "exact", ("instance", "version", "embedding_model", "llm_model", "device"))
+
+
+def _gpu(t: Truth, expected: Callable[[Truth], Expected]):
+    if not t.gpus:
+        return NotDriven("no GPU on this machine: NVML has nothing to report, the panel "
+                         "shows its guard's 0 (checked on a GPU machine by the device "
+                         "check)")
+    return expected(t)
+
+
+BAND = NotDriven("the anomaly band reads the hour that ended 10 min ago, before this "
+                 "stack existed (the band's maths is proven by promtool in "
+                 "prometheus/tests/anomaly.test.yml)")
+
+
+def _stage_quantile(q: float):
+    return lambda t: t.quantile(q, "esg_mapping_duration_seconds", by=("stage",))
+
+
+def _latency(q: float):
+    return lambda t: t.quantile(q, "esg_mapping_request_duration_seconds",
+                                upper_bound=t.client_quantile(q))
+
+
+def _ratio(numerator: Callable[[Truth], float], denominator: Callable[[Truth], float],
+           complement: bool = False):
+    def expected(t: Truth) -> Expected:
+        value = numerator(t) / denominator(t)
+        return one(1 - value if complement else value, "ratio")
+    return expected
+
+
+_error_rate = _ratio(lambda t: t.statuses()["error"], lambda t: t.answered)
+_fallback_ratio = _ratio(lambda t: t.statuses()["fallback"], lambda t: t.answered)
+_match_success = _ratio(lambda t: t.matched()["unmatched"], lambda t: sum(t.matched().values()),
+                        complement=True)
+_parse_success = _ratio(lambda t: t.parses()["failed"], lambda t: sum(t.parses().values()),
+                        complement=True)
+_confidence = _ratio(lambda t: sum(t.confidences()), lambda t: len(t.confidences()))
+_wasted_share = _ratio(lambda t: sum(t.wasted().values()), lambda t: sum(t.tokens().values()))
+
+
+def _tokens_by_type(t: Truth) -> Expected:
+    return Expected({(k,): t.per_minute(v) for k, v in t.tokens().items()}, "rate", ("type",))
+
+
+def _avg_output(t: Truth) -> Expected:
+    tokens = t.tokens()
+    return one((tokens["output"] + tokens["thinking"]) / t.call_outcomes()["ok"], "ratio")
+
+
+def _prompt_cut(t: Truth) -> Expected:
+    from observability.thresholds import BY_KEY
+
+    average = t.tokens()["input"] / t.call_outcomes()["ok"]
+    return one(max(0.0, 1 - BY_KEY["avg_input_tokens"].goal / average), "ratio")
+
+
+def _slo_budget(t: Truth) -> Expected:
+    slow = sum(1 for r in t.records if r.reached_pipeline and r.seconds >= LATENCY_SLO_S)
+    errors = t.statuses()["error"] / t.answered
+    return Expected({("availability",): 1 - errors / SLO_BUDGET["availability"],
+                     ("latency",): 1 - slow / t.answered / SLO_BUDGET["latency"]},
+                    "ratio", ("slo",))
+
+
+def _slo_burn(t: Truth) -> Expected:
+    errors = t.statuses()["error"] / t.answered
+    return Expected({("availability",): errors / SLO_BUDGET["availability"],
+                     ("latency",): 0.0}, "ratio", ("slo",))
+
+
+def _fallbacks_by_reason(t: Truth) -> Expected:
+    from ai_assist.telemetry.metrics import FALLBACK_REASONS
+
+    return t.per_minute_by(t.fallbacks(), "reason", FALLBACK_REASONS)
+
+
+def _rejections_by_reason(t: Truth) -> Expected:
+    from ai_assist.telemetry.metrics import REJECT_REASONS
+
+    return t.per_minute_by(t.tally.rejected_reasons, "reason", REJECT_REASONS)
+
+
+def _wasted_by_reason(t: Truth) -> Expected:
+    from ai_assist.telemetry.metrics import WASTE_REASONS
+
+    return t.per_minute_by(t.wasted(), "reason", WASTE_REASONS)
+
+
+def _last_5m(count: Callable[[Truth], float]):
+    return lambda t: one(count(t), "count")
+
+
+def _batch_mean(t: Truth) -> Expected:
+    (counts,) = t.buckets("esg_embedding_batch_size", "", ()).values()
+    batches = max(count for _, count in counts)
+    return one(t.answered / batches, "ratio")
+
+
+TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
+    # --- cost ------------------------------------------------------------------------
+    ("cost", "Projected monthly cost", "USD / month"):
+        lambda t: one(t.cost_usd() / t.window_s * SECONDS_PER_MONTH, "rate"),
+    ("cost", "Average input tokens", "Average input tokens"):
+        lambda t: one(t.tokens()["input"] / t.call_outcomes()["ok"], "ratio"),
+    ("cost", "Average output tokens", "Average output tokens"): _avg_output,
+    ("cost", "Token efficiency", "efficiency"):
+        lambda t: one(1 - _wasted_share(t).values[()], "ratio"),
+    ("cost", "Daily token usage", "Daily token usage"):
+        lambda t: one(sum(t.tokens().values()), "count"),
+    ("cost", "API requests per day (RPD)", "API requests per day (RPD)"):
+        lambda t: one(t.calls, "count"),
+    ("cost", "Requests per day", "requests"): lambda t: one(t.tally.total, "count"),
+    ("cost", "Tokens without a price", "tokens / min"):
+        lambda t: NotDriven("every call used a priced model (settings refuse a model "
+                            "without a price); tokens of an unpriced model would show here"),
+    ("cost", "Advice: shorten prompts by", "cut needed"): _prompt_cut,
+    ("cost", "Advice: a response cache would save", "repeat requests"):
+        _ratio(lambda t: t.duplicates(), lambda t: t.answered),
+    ("cost", "Advice: tokens wasted on failed parses", "wasted share"): _wasted_share,
+    ("cost", "Advice: re-calls after unusable answers", "re-call share"):
+        _ratio(lambda t: t.retries_after_unusable_answers(), lambda t: t.calls),
+    ("cost", "Tokens by type", "{{type}}"): _tokens_by_type,
+    ("cost", "Cost per hour by model", "{{model}}"):
+        lambda t: Expected({(t.model,): t.cost_usd() / t.window_s * 3600}, "rate", ("model",)),
+    ("cost", "Wasted tokens by reason", "{{reason}}"): _wasted_by_reason,
+    # --- health ----------------------------------------------------------------------
+    ("health", "Health per component", "{{component}}"): _health,
+    ("health", "Uptime (scrapes)", "uptime"): lambda t: one(1, "exact"),
+    ("health", "Replicas up", "up"): lambda t: one(t.replicas, "exact"),
+    ("health", "Build info", "A"): _build_info,
+    ("health", "Availability", "Availability"):
+        lambda t: one(1 - _error_rate(t).values[()], "ratio"),
+    ("health", "Error rate", "Error rate"): _error_rate,
+    ("health", "Retry ratio", "Retry ratio"): _ratio(lambda t: t.retries(), lambda t: t.calls),
+    ("health", "Timeout ratio", "Timeout ratio"):
+        _ratio(lambda t: t.call_outcomes()["timeout"], lambda t: t.calls),
+    ("health", "SLO error budget left (30 d)", "{{slo}}"): _slo_budget,
+    ("health", "SLO burn rate (1h)", "{{slo}}"): _slo_burn,
+    ("health", "Errors by type and severity", "{{error_type}} ({{severity}})"):
+        lambda t: _errors_by(t, ("error_type", "severity")),
+    ("health", "Rejected requests by reason", "{{reason}}"): _rejections_by_reason,
+    ("health", "Errors per minute by severity", "{{severity}}"):
+        lambda t: _errors_by(t, ("severity",)),
+    ("health", "GPU devices", "GPUs"): lambda t: one(t.gpus, "exact"),
+    ("health", "GPU utilization", "{{instance}} GPU {{gpu}}"):
+        lambda t: _gpu(t, lambda t: NotDriven("utilisation under load is the device check's")),
+    ("health", "GPU memory", "used {{gpu}}"):
+        lambda t: _gpu(t, lambda t: NotDriven("memory in use is the device check's")),
+    ("health", "GPU memory", "total {{gpu}}"):
+        lambda t: _gpu(t, lambda t: NotDriven("memory installed is the device check's")),
+    ("health", "Catalogue size by framework", "{{framework}}"):
+        lambda t: Expected({(f,): CATALOGUE_SIZE[f] for f in FRAMEWORKS}, "exact",
+                           ("framework",)),
+    # --- quality ---------------------------------------------------------------------
+    ("quality", "Average confidence", "Average confidence"): _confidence,
+    ("quality", "Match success rate", "Match success rate"): _match_success,
+    ("quality", "JSON parse success rate", "JSON parse success rate"): _parse_success,
+    ("quality", "Fallback ratio", "Fallback ratio"): _fallback_ratio,
+    ("quality", "Match distribution by framework", "{{framework}}"):
+        lambda t: Expected({(f,): t.tally.matches_by_framework[f]
+                            / sum(t.tally.matches_by_framework.values()) for f in FRAMEWORKS},
+                           "ratio", ("framework",)),
+    ("quality", "Matches per minute by framework", "{{framework}}"):
+        lambda t: t.per_minute_by(t.tally.matches_by_framework, "framework", FRAMEWORKS),
+    ("quality", "Requests per minute by framework asked", "{{framework}}"):
+        lambda t: t.per_minute_by(t.frameworks_asked(), "framework", FRAMEWORKS),
+    ("quality", "Vector search top similarity (p50, p95)", "p50"):
+        lambda t: t.quantile(0.5, "esg_vector_search_top_similarity_ratio"),
+    ("quality", "Vector search top similarity (p50, p95)", "p95"):
+        lambda t: t.quantile(0.95, "esg_vector_search_top_similarity_ratio"),
+    ("quality", "JSON parse results", "{{result}}"):
+        lambda t: t.per_minute_by(t.parses(), "result", ("valid", "repaired", "failed")),
+    ("quality", "Fallbacks by reason", "{{reason}}"): _fallbacks_by_reason,
+    ("quality", "Quality ratios over time", "Match success rate"): _match_success,
+    ("quality", "Quality ratios over time", "JSON parse success rate"): _parse_success,
+    ("quality", "Quality ratios over time", "Fallback ratio"): _fallback_ratio,
+    ("quality", "Average confidence over time", "average confidence"): _confidence,
+    # --- real-time -------------------------------------------------------------------
+    ("realtime", "Response time (p95)", "Response time (p95)"): _latency(0.95),
+    ("realtime", "Response time (p99)", "Response time (p99)"): _latency(0.99),
+    ("realtime", "Throughput", "Throughput"): lambda t: one(t.per_minute(t.answered), "rate"),
+    ("realtime", "Error rate", "Error rate"): _error_rate,
+    ("realtime", "Daily token usage", "Daily token usage"):
+        lambda t: one(sum(t.tokens().values()), "count"),
+    ("realtime", "Requests in the last 5 minutes", "Requests"): _last_5m(lambda t: t.tally.total),
+    ("realtime", "Requests in the last 5 minutes", "Success"):
+        _last_5m(lambda t: t.statuses()["success"]),
+    ("realtime", "Requests in the last 5 minutes", "Fallback"):
+        _last_5m(lambda t: t.statuses()["fallback"]),
+    ("realtime", "Requests in the last 5 minutes", "Error"):
+        _last_5m(lambda t: t.statuses()["error"]),
+    ("realtime", "Requests in the last 5 minutes", "Rejected"):
+        _last_5m(lambda t: t.statuses()["rejected"]),
+    ("realtime", "Requests in the last 5 minutes", "Cancelled"):
+        _last_5m(lambda t: t.statuses()["cancelled"]),  # the client never hung up
+    ("realtime", "Requests in the last 5 minutes", "Retries"): _last_5m(lambda t: t.retries()),
+    ("realtime", "Requests in the last 5 minutes", "Timeouts"):
+        _last_5m(lambda t: t.call_outcomes()["timeout"]),
+    ("realtime", "Response time (p95, p99) with anomaly band", "Response time (p95)"):
+        _latency(0.95),
+    ("realtime", "Response time (p95, p99) with anomaly band", "p99"): _latency(0.99),
+    ("realtime", "Response time (p95, p99) with anomaly band",
+     "Response time (p95) band upper"): lambda t: BAND,
+    ("realtime", "Response time (p95, p99) with anomaly band",
+     "Response time (p95) band lower"): lambda t: BAND,
+    ("realtime", "Latency per stage (p50, p95)", "{{stage}} p50"): _stage_quantile(0.5),
+    ("realtime", "Latency per stage (p50, p95)", "{{stage}} p95"): _stage_quantile(0.95),
+    ("realtime", "Embedding time (p95)", "Embedding time (p95)"):
+        lambda t: t.quantile(0.95, "esg_mapping_duration_seconds", 'stage="embedding"'),
+    ("realtime", "Vector search time (p95)", "Vector search time (p95)"):
+        lambda t: t.quantile(0.95, "esg_mapping_duration_seconds", 'stage="vector_search"'),
+    ("realtime", "LLM call time (p95)", "LLM call time (p95)"):
+        lambda t: t.quantile(0.95, "esg_mapping_duration_seconds", 'stage="llm"'),
+    ("realtime", "Throughput by status", "{{status}}"): _requests_by_status,
+    ("realtime", "Error rate with anomaly band", "Error rate"): _error_rate,
+    ("realtime", "Error rate with anomaly band", "Error rate band upper"): lambda t: BAND,
+    ("realtime", "Error rate with anomaly band", "Error rate band lower"): lambda t: BAND,
+    ("realtime", "Requests in progress", "in progress"): lambda t: one(0, "exact"),
+    ("realtime", "Embedding queue depth", "queued texts"): lambda t: one(0, "exact"),
+    ("realtime", "Embedding batch size", "mean"): _batch_mean,
+    ("realtime", "Embedding batch size", "p95"):
+        lambda t: t.quantile(0.95, "esg_embedding_batch_size"),
+}
+

@@ -1,0 +1,67 @@
+"""The committed set of deliberate breakages that the suite must catch (tests/test_mutations.py).
+
+Each is one textual change to one source file: a wrong label value in a query, a limit on
+the wrong scale, a cost that forgets a token type, a rule expression turned around. The
+check applies each to a copy of the repository, rebuilds the generated files there, and
+expects the panel truth check or the fast rule and dashboard tests to fail. When a bug
+gets past the suite, add the breakage that would have caught it here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Mutation(NamedTuple):
+    name: str
+    path: str
+    old: str  # must occur exactly once in `path`
+    new: str
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation("query filters a label value the service never writes",
+             "observability/thresholds.py",
+             """_gemini_call_ratio(M.GEMINI_CALLS_TOTAL, 'outcome="timeout"')""",
+             """_gemini_call_ratio(M.GEMINI_CALLS_TOTAL, 'outcome="timed_out"')"""),
+    Mutation("ratio limits written as percents: the alert can never fire",
+             "observability/thresholds.py",
+             """"percentunit",
+              0.01, 0.03, 0.05, True,
+              "Share of Gemini calls that hit the per-call timeout.""",
+             """"percentunit",
+              1, 3, 5, True,
+              "Share of Gemini calls that hit the per-call timeout."""),
+    Mutation("cost forgets the thinking tokens",
+             "service/ai_assist/pricing.py",
+             """OUTPUT_BILLED_TYPES = ("output", "thinking")""",
+             """OUTPUT_BILLED_TYPES = ("output",)"""),
+    Mutation("average output tokens forget the thinking tokens",
+             "observability/thresholds.py",
+             """_per_call("output|thinking")""",
+             """_per_call("output")"""),
+    Mutation("p95 panel computes the median", "observability/thresholds.py",
+             """lambda w, m: quantile(0.95, M.REQUEST_DURATION, w, "", m)""",
+             """lambda w, m: quantile(0.5, M.REQUEST_DURATION, w, "", m)"""),
+    Mutation("answered requests include the rejected ones", "observability/thresholds.py",
+             """'status=~"success|fallback|error"'""",
+             """'status=~"success|fallback|error|rejected"'"""),
+    Mutation("per-minute figures off by a factor", "observability/promql.py",
+             'return f"({expr}) * 60"', 'return f"({expr}) * 6"'),
+    Mutation("average tokens divided by every call, failed ones included",
+             "observability/thresholds.py",
+             """sum_rate(M.GEMINI_CALLS_TOTAL, w, 'outcome="ok"', m))""",
+             """sum_rate(M.GEMINI_CALLS_TOTAL, w, "", m))"""),
+    Mutation("availability counts fallbacks as failures", "observability/thresholds.py",
+             'lambda w, m: "1 - " + _status_ratio("error")(w, m)',
+             'lambda w, m: "1 - " + _status_ratio("fallback")(w, m)'),
+    Mutation("alert condition turned around", "alerting/threshold_alerts.py",
+             'op = ">" if row.higher_is_worse else "<"\n    expr = f"{row.record} {op}',
+             'op = "<" if row.higher_is_worse else ">"\n    expr = f"{row.record} {op}'),
+    Mutation("match success counts the wrong result", "observability/thresholds.py",
+             """_success_ratio(M.MATCH_RESULTS_TOTAL, 'result="unmatched"')""",
+             """_success_ratio(M.MATCH_RESULTS_TOTAL, 'result="matched"')"""),
+    Mutation("wasted tokens read the used tokens", "dashboards/lib/queries.py",
+             "return ratio(sum_rate(M.GEMINI_WASTED_TOKENS_TOTAL, w, \"\", m),",
+             "return ratio(sum_rate(M.GEMINI_TOKENS_TOTAL, w, \"\", m),"),
+)

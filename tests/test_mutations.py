@@ -1,0 +1,81 @@
+"""The mutation check: each deliberate breakage of tests/mutations.py, applied alone to a
+copy of the repository whose generated files are then rebuilt, must make the suite fail:
+the panel truth check against the live stack, or the fast rule and dashboard tests run
+on the copy (promtool unit tests, reachability of every limit, static dashboard lint)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness.panels import COVERAGE, all_queries, load_dashboards
+from tests.harness.processes import ROOT, python_env
+from tests.harness.proof import check_truth
+from tests.mutations import MUTATIONS, Mutation
+
+pytestmark = pytest.mark.stack
+
+COPIED = ("alerting", "dashboards", "observability", "prometheus", "service", "tests", "docs",
+          "pyproject.toml", "README.md")
+FAST_TESTS = ("tests/test_thresholds_reachable.py", "tests/test_alerting_rules.py",
+              "tests/test_dashboards_static.py")
+IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", "node_modules", "*.pyc")
+
+
+def mutated_copy(mutation: Mutation | None, where: Path) -> Path:
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, where / name, ignore=IGNORED)
+        else:
+            shutil.copy2(source, where / name)
+    if mutation is not None:
+        path = where / mutation.path
+        text = path.read_text()
+        assert text.count(mutation.old) == 1, \
+            f"{mutation.name}: its text occurs {text.count(mutation.old)} times in " \
+            f"{mutation.path}; update tests/mutations.py"
+        path.write_text(text.replace(mutation.old, mutation.new))
+    env = python_env({"PYTHONPATH": f"{where / 'service'}:{where}"})
+    for module in ("dashboards.build", "alerting.build"):
+        subprocess.run([sys.executable, "-m", module], cwd=where, env=env, check=True,
+                       capture_output=True, timeout=120)
+    return where
+
+
+def killed_by(stack, copy: Path) -> str | None:
+    """The check that fails on the mutated copy, or None when every check passes."""
+    problems, _, _ = check_truth(stack, all_queries(load_dashboards(copy / "dashboards" / "json")))
+    if problems:
+        return "panel truth"
+    env = python_env({"PYTHONPATH": f"{copy / 'service'}:{copy}"})
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-m", "not stack", "-p",
+         "no:cacheprovider", *FAST_TESTS], cwd=copy, env=env, capture_output=True, text=True,
+        timeout=300)
+    if result.returncode != 0:
+        return "rule and dashboard tests"
+    return None
+
+
+def test_every_mutation_is_killed(stack_with_traffic, tmp_path):
+    baseline = mutated_copy(None, tmp_path / "baseline")
+    assert killed_by(stack_with_traffic, baseline) is None, \
+        "the unmutated copy fails a check: a mutation's failure would prove nothing"
+    survivors, by_check = [], {}
+    for index, mutation in enumerate(MUTATIONS):
+        copy = mutated_copy(mutation, tmp_path / f"m{index}")
+        check = killed_by(stack_with_traffic, copy)
+        if check is None:
+            survivors.append(mutation.name)
+        else:
+            by_check[check] = by_check.get(check, 0) + 1
+        shutil.rmtree(copy)
+    how = ", ".join(f"{n} by the {check}" for check, n in sorted(by_check.items()))
+    COVERAGE.append(f"mutations: {len(MUTATIONS) - len(survivors)}/{len(MUTATIONS)} killed "
+                    f"({how})")
+    assert not survivors, "mutations the suite let through:\n" + "\n".join(survivors)
