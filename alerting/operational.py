@@ -1,5 +1,6 @@
 """Alerts on the service's state rather than on the plan's tables: a replica or the whole
-service down, a failing component, a full embedding queue, errors of critical classes."""
+service down, a failing component, a full embedding queue, errors of critical classes,
+Gemini's circuit breaker open."""
 
 from __future__ import annotations
 
@@ -115,9 +116,22 @@ def critical_errors(scale: Scale) -> list[Alert]:
     return out
 
 
+def circuit_open(scale: Scale) -> list[Alert]:
+    for_ = scale("1m")
+    state = f"max by (instance) ({sel(M.CIRCUIT_STATE)})"
+    return [Alert(
+        "AIAssistGeminiCircuitOpen", "warning", f"{state} >= 1", for_,
+        "Gemini's circuit breaker is open: answers come from the fallback",
+        f"The circuit breaker on {{{{ $labels.instance }}}} has not been closed for {for_} "
+        "(state {{ $value | humanize }}: 1 half-open, 2 open): Gemini kept failing, so requests get the embedding-only "
+        "fallback without a Gemini call.",
+        links.HEALTH,
+        f"{M.CIRCUIT_STATE} open or half-open (>= 1) on a replica for {for_}")]
+
+
 def alerts(scale: Scale = COMMITTED) -> list[Alert]:
     return [*service_down(scale), *component_unhealthy(scale), *queue_saturated(scale),
-            *critical_errors(scale)]
+            *critical_errors(scale), *circuit_open(scale)]
 
 
 GUIDANCE = {
@@ -173,6 +187,23 @@ GUIDANCE = {
                  "Read the log lines in Loki: `ai_error_occurred` or `unhandled_exception` "
                  "with this error_type carry the stack trace and a trace id.",
                  "For GeminiAPIError, see the Fallback ratio and Error rate alerts.")),
+    "AIAssistGeminiCircuitOpen": Guidance(
+        meaning="A replica stopped calling Gemini: its circuit breaker opened after "
+                "consecutive failed calls (AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD) and every "
+                "request is answered by the embedding-only fallback (reason "
+                "`circuit_open`). After AI_ASSIST_CIRCUIT_COOLDOWN_S it lets one probe "
+                "call through (half-open); a success closes it. Quality drops, the "
+                "service stays up, Gemini costs stop.",
+        causes=("Gemini is down or overloaded (5xx, timeouts), or the quota is spent "
+                "(429).",
+                "The network path to Gemini is broken (connection errors).",
+                "A wrong or revoked API key makes every call fail."),
+        actions=("Open the Health dashboard: *Gemini circuit breaker* per replica, and "
+                 "*Errors by type and severity* for the failures that opened it.",
+                 "Read the `circuit_breaker_opened` log line and the `gemini_attempt_failed`"
+                 " lines before it (status code, error message).",
+                 "Check Gemini's status page and the project's quota; the breaker closes "
+                 "by itself on the first successful probe.")),
 }
 
 

@@ -255,6 +255,7 @@ def operational_scenarios() -> list[Scenario]:
     health = _by_severity(operational.component_unhealthy(COMMITTED))
     queue = _by_severity(operational.queue_saturated(COMMITTED))
     errors = _by_severity(operational.critical_errors(COMMITTED))
+    (circuit,) = operational.circuit_open(COMMITTED)
     other = {"job": SCRAPE_JOB, "instance": OTHER_INSTANCE}
     up_a, up_b = selector("up", TARGET), selector("up", other)
 
@@ -271,6 +272,9 @@ def operational_scenarios() -> list[Scenario]:
                                          "severity": "CRITICAL"})
 
     gemini, store = error_series("GeminiAPIError"), error_series("VectorStoreError")
+    breaker = selector(M.CIRCUIT_STATE, TARGET)
+    closed, half_open, open_ = (M.CIRCUIT_STATES.index(s) for s in ("closed", "half_open",
+                                                                      "open"))
     many = operational.CRITICAL_ERRORS_MIN * 3  # errors per window
     per_min = many / _minutes(operational.CRITICAL_ERRORS_WINDOW)
     few = (operational.CRITICAL_ERRORS_MIN - 1) / _minutes(operational.CRITICAL_ERRORS_WINDOW)
@@ -328,6 +332,14 @@ def operational_scenarios() -> list[Scenario]:
                             Firing(errors["critical"], many,
                                    {"error_type": "VectorStoreError"}))),
                      Phase("none", 15, {gemini: Counter(0), store: Counter(0)}))),
+        Scenario("AIAssistGeminiCircuitOpen: closed, open, half-open, closed",
+                 "AIAssistGeminiCircuitOpen", (
+                     Phase("closed", 10, {breaker: closed}),
+                     Phase("open", 10, {breaker: open_},
+                           (Firing(circuit, open_, {"instance": INSTANCE}),)),
+                     Phase("half-open", 10, {breaker: half_open},
+                           (Firing(circuit, half_open, {"instance": INSTANCE}),)),
+                     Phase("closed again", 10, {breaker: closed}))),
     ]
 
 

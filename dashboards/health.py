@@ -41,6 +41,30 @@ def components():
         mappings=UP_DOWN, width=12, graph=False, text_mode="value_and_name")
 
 
+def gemini():
+    closed, half_open, open_ = (M.CIRCUIT_STATES.index(s) for s in
+                                ("closed", "half_open", "open"))
+    return (
+        stat("Gemini circuit breaker",
+             "Per replica: CLOSED (Gemini is called), HALF-OPEN (one probe call is let "
+             "through) or OPEN (consecutive Gemini failures opened it: requests get the "
+             "fallback without a Gemini call until the cool-down ends). Alert: "
+             "AIAssistGeminiCircuitOpen.", "none", [prom(Q.circuit_state(m), "{{instance}}")],
+             steps=[{"color": "green", "value": None}, {"color": "orange", "value": half_open},
+                    {"color": "red", "value": open_}],
+             mappings=[value_text(closed, "CLOSED", "green"),
+                       value_text(half_open, "HALF-OPEN", "orange"),
+                       value_text(open_, "OPEN", "red")],
+             width=12, graph=False, text_mode="value_and_name"),
+        timeseries("Gemini calls in flight",
+                   "Gemini calls waiting for an answer now, all replicas; each replica "
+                   "holds at most AI_ASSIST_LLM_MAX_CONCURRENCY, beyond it calls wait "
+                   "within their deadline, then the fallback answers (reason overloaded).",
+                   "short", [prom(Q.gemini_in_flight(m), "in flight")], width=12,
+                   min_value=0),
+    )
+
+
 def uptime():
     row = BY_KEY["availability"]
     return stat(
@@ -129,6 +153,7 @@ def dashboard():
         section("Stability",
                 *(threshold_stat(BY_KEY[key], m, width=6)
                   for key in ("availability", "error_rate", "retry_ratio", "timeout_ratio"))),
+        section("Gemini", *gemini()),
         section("SLOs", *slo_budget()),
         section(
             "Errors",

@@ -1,10 +1,12 @@
-"""End to end: Gemini fails, the error-rate alert and the availability SLO's page fire in
-a real Prometheus, a real Alertmanager (configured by `python -m alerting.render_alertmanager`)
-sends them to a webhook, inhibits the warning under the critical, and sends the resolved
-notifications once Gemini is healthy again.
+"""End to end: Gemini fails, and one alert of each family fires from the real service's
+metrics in a real Prometheus: the error-rate threshold, the availability SLO's burn-rate
+page, the error rate's anomaly band and the circuit-breaker alert. A real Alertmanager
+(configured by `python -m alerting.render_alertmanager`) sends them to a webhook, inhibits
+the warning under the critical, and sends the resolved notifications once Gemini is
+healthy again.
 
 The rules are the generated ones with every window and `for:` scaled by 1/30
-(alerting.durations.Scale, the same code path as the committed files), so a 5-minute
+(observability.durations.Scale, the same code path as the committed files), so a 5-minute
 condition holds after 10 s.
 """
 
@@ -18,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from ai_assist.samples import SAMPLES
-from observability import slo
+from observability import bands, slo
 from observability import uids as links
+from alerting import anomaly
 from alerting import rules as alert_rules
 from alerting.threshold_alerts import alert_name
 from observability.durations import Scale
@@ -34,6 +37,11 @@ pytestmark = pytest.mark.stack
 SCALE = Scale(1 / 30)
 ERROR_RATE = alert_name(BY_KEY["error_rate"])
 BUDGET_BURN = next(s.alert_name for s in slo.SLOS if s.key == "availability")
+ANOMALY = next(b.alert_name for b in anomaly.BANDS if b.key == "error_rate")
+OPERATIONAL = "AIAssistGeminiCircuitOpen"  # the breaker opens under Gemini's failures
+# One alert of each family: (name, severity) of threshold, SLO burn, anomaly band, operational.
+FAMILIES = ((ERROR_RATE, "critical"), (BUDGET_BURN, "critical"), (ANOMALY, "warning"),
+            (OPERATIONAL, "warning"))
 DEADLINE_S = 90
 
 
@@ -109,21 +117,23 @@ def test_gemini_failures_page_through_alertmanager_and_resolve(tmp_path):
             with Traffic(service.url):
                 wait_until(lambda: any(v > 0 for _, v in prom.query(REQUEST_RATE)),
                            DEADLINE_S, "healthy traffic recorded")
+                # the anomaly band needs history that ended GAP ago to stand on
+                history = (f"count_over_time({BY_KEY['error_rate'].record}"
+                           f"[{SCALE(bands.HISTORY)}] offset {SCALE(bands.GAP)})")
+                wait_until(lambda: prom.query(history), DEADLINE_S, "the band's history")
                 assert ERROR_RATE not in {a["labels"]["alertname"] for a in prom.alerts()}
 
                 emulator.configure(fault_rates={"503": 1.0})
-                wait_until(lambda: notified(receiver, ERROR_RATE, "firing"), DEADLINE_S,
-                           f"{ERROR_RATE} critical at the webhook", interval=0.5)
-                wait_until(lambda: notified(receiver, BUDGET_BURN, "firing"), DEADLINE_S,
-                           f"{BUDGET_BURN} page at the webhook", interval=0.5)
+                for name, severity in FAMILIES:
+                    wait_until(lambda: notified(receiver, name, "firing", severity), DEADLINE_S,
+                               f"{name} {severity} at the webhook", interval=0.5)
                 wait_until(lambda: _inhibited_warning(alertmanager, ERROR_RATE), 30,
                            f"{ERROR_RATE} warning inhibited by its critical", interval=0.5)
 
                 emulator.configure(fault_rates={"503": 0.0})
-                wait_until(lambda: notified(receiver, ERROR_RATE, "resolved"), DEADLINE_S,
-                           f"{ERROR_RATE} resolved at the webhook", interval=0.5)
-                wait_until(lambda: notified(receiver, BUDGET_BURN, "resolved"), DEADLINE_S,
-                           f"{BUDGET_BURN} resolved at the webhook", interval=0.5)
+                for name, severity in FAMILIES:
+                    wait_until(lambda: notified(receiver, name, "resolved", severity),
+                               DEADLINE_S, f"{name} resolved at the webhook", interval=0.5)
         (payload, alert) = next((p, a) for p in receiver.payloads for a in p["alerts"]
                                 if a["labels"].get("alertname") == ERROR_RATE
                                 and a["labels"]["severity"] == "critical")

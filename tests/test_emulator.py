@@ -255,7 +255,7 @@ async def test_concurrent_calls_wait_in_parallel(client, fresh):
                                        for n in range(20)])
     elapsed = time.monotonic() - started
     assert all(json.loads(r.text)["matches"] for r in responses)
-    assert 0.5 <= elapsed < 3.0, elapsed  # 20 x 500 ms one after another would be 10 s
+    assert 0.5 <= elapsed < 10 / 2, elapsed  # 20 x 500 ms one after another would be 10 s
 
 
 async def test_latency_and_jitter(client, fresh):

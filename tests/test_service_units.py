@@ -47,19 +47,20 @@ def test_llm_is_configured_only_with_a_key_or_a_base_url():
                                   "AI_ASSIST_LLM_ENABLED": "false"}).llm_configured
 
 
-def test_rate_limiter_refills_per_client():
-    limiter = RateLimiter(per_minute=60, burst=2)
-    assert [limiter.acquire("a", now=0) for _ in range(3)] == [0, 0, pytest.approx(1.0)]
-    assert limiter.acquire("b", now=0) == 0
-    assert limiter.acquire("a", now=1.0) == 0
-    assert RateLimiter(0, 1).acquire("a") == 0  # off
+async def test_rate_limiter_keeps_a_window_per_client():
+    limiter = RateLimiter(per_minute=60, burst=2)  # 2 in any 2 s, 60 a minute
+    waits = [await limiter.acquire("a") for _ in range(3)]
+    assert waits[:2] == [0, 0] and 0 < waits[2] <= 2
+    assert await limiter.acquire("b") == 0  # another client has its own window
+    assert RateLimiter.retry_after(waits[2]) in ("1", "2")
+    off = RateLimiter(0, 1)
+    assert [await off.acquire("a") for _ in range(100)] == [0] * 100
 
 
-def test_rate_limiter_memory_is_bounded():
-    limiter = RateLimiter(per_minute=60, burst=1, max_clients=100)
-    for i in range(1000):
-        limiter.acquire(f"client-{i}", now=0)
-    assert len(limiter._buckets) == 100
+async def test_rate_limiter_burst_never_exceeds_the_minute():
+    limiter = RateLimiter(per_minute=5, burst=60)  # burst above the rate: the minute rules
+    waits = [await limiter.acquire("a") for _ in range(7)]
+    assert waits[:5] == [0] * 5 and all(w > 0 for w in waits[5:])
 
 
 @pytest.mark.parametrize("incoming,kept", [
@@ -77,3 +78,15 @@ def test_fallback_confidence_is_monotonic_and_capped():
         values = [calibrated_confidence(s / 100, model) for s in range(0, 101, 5)]
         assert values == sorted(values)
         assert max(values) <= 0.9 and min(values) >= 0
+
+
+def test_the_harness_gives_up_at_once_when_the_service_exits(tmp_path):
+    """A service that cannot start fails the wait in seconds, not after its timeout."""
+    import time
+
+    from tests.harness.processes import ProcessExited, start_service
+
+    started = time.monotonic()
+    with pytest.raises(ProcessExited):
+        start_service(tmp_path, {"AI_ASSIST_LOG_LEVEL": "LOUD"}, ready_timeout=120)
+    assert time.monotonic() - started < 60

@@ -184,6 +184,15 @@ def health_by_component(m: str) -> str:
     return f"min by (component) ({sel(M.HEALTH_STATUS, m=m)})"
 
 
+def circuit_state(m: str) -> str:
+    """Each replica's Gemini circuit breaker: 0 closed, 1 half-open, 2 open."""
+    return f"max by (instance) ({sel(M.CIRCUIT_STATE, m=m)})"
+
+
+def gemini_in_flight(m: str) -> str:
+    return zero_when_absent(f"sum({sel(M.GEMINI_IN_FLIGHT, m=m)})")
+
+
 def build_info(m: str) -> str:
     return (f"max by (instance, version, embedding_model, llm_model, device) "
             f"({sel(M.BUILD_INFO, m=m)})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,8 +22,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ProcessExited(RuntimeError):
+    """A child process died while we waited for it: waiting longer cannot help."""
+
+
 def wait_until(check, timeout: float, what: str, interval: float = 0.1):
-    """Poll `check` until it returns a truthy value, or fail after `timeout` seconds."""
+    """Poll `check` until it returns a truthy value, or fail after `timeout` seconds;
+    at once when a child process it waits for has exited."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -30,6 +36,8 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.1):
             value = check()
             if value:
                 return value
+        except ProcessExited:
+            raise
         except Exception as exc:  # not up yet
             last_error = exc
         time.sleep(interval)
@@ -110,7 +118,7 @@ def start_emulator(log_dir: Path, *args: str) -> Emulator:
                         python_env({}), log_dir / f"emulator-{port}.log",
                         f"http://127.0.0.1:{port}")
     try:
-        wait_until(lambda: _get_ok(f"{emulator.url}/healthz") or raise_if_exited(emulator), 30,
+        wait_until(lambda: raise_if_exited(emulator) or _get_ok(f"{emulator.url}/healthz"), 30,
                    "emulator /healthz")
     except Exception:
         emulator.stop()
@@ -140,7 +148,7 @@ def start_service(log_dir: Path, env: dict[str, str], ready_timeout: float = 120
                                    "AI_ASSIST_CHROMA_PATH": chroma, **env}),
                       log_dir / f"service-{port}.log", f"http://127.0.0.1:{port}")
     try:
-        wait_until(lambda: _get_ok(f"{service.url}/readyz") or raise_if_exited(service),
+        wait_until(lambda: raise_if_exited(service) or _get_ok(f"{service.url}/readyz"),
                    ready_timeout, "service /readyz")
     except Exception:
         print(service.log_text()[-4000:])
@@ -155,6 +163,40 @@ def _get_ok(url: str) -> bool:
 
 def raise_if_exited(process: Process) -> bool:
     if not process.alive():
-        raise RuntimeError(f"{process.name} exited with {process.proc.returncode}:\n"
+        raise ProcessExited(f"{process.name} exited with {process.proc.returncode}:\n"
                            f"{process.log_text()[-3000:]}")
     return False
+
+
+class Redis(Process):
+    """A real redis-server (Debian's package) on a free loopback port, nothing persisted."""
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+
+
+def start_redis(log_dir: Path) -> Redis:
+    port = free_port()
+    redis = Redis("redis-server", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no"],
+                  dict(os.environ), log_dir / f"redis-{port}.log", f"redis://127.0.0.1:{port}")
+    redis.port = port
+    try:
+        wait_until(lambda: raise_if_exited(redis) or redis.ping(), 30, "redis-server PING")
+    except Exception:
+        redis.stop()
+        raise
+    return redis
+
+
+def copy_index(source: str | Path, target: Path) -> str:
+    """A copy of a built ChromaDB index directory, so a new service reuses it instead of
+    embedding the whole catalogue again (the fingerprint still decides)."""
+    shutil.copytree(source, target)
+    return str(target)

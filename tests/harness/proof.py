@@ -80,7 +80,7 @@ def truth_of(stack) -> tuple[Truth, float, float]:
     truth = Truth(stack.traffic, outcomes, stack.traffic.tokens_per_call,
                   rate_interval_s(interval_s, stack.scrape_interval_s), len(stack.services),
                   stack.model, _buckets(stack, at),
-                  instances=tuple(s.target for s in stack.services))
+                  instances=tuple(s.target for s in stack.services), health=stack.health)
     return truth, at, interval_s
 
 

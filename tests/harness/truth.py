@@ -42,8 +42,11 @@ FAILURE_ERRORS = {
     "truncated": ("TokenLimitExceededError", "WARNING"),
     "invalid_json": ("InvalidLLMResponseError", "WARNING"),
     "empty_answer": ("InvalidLLMResponseError", "WARNING"),
-    "unexpected_error": ("InternalError", "CRITICAL"),
+    "unexpected_error": ("GeminiAPIError", "CRITICAL"),
     "circuit_open": ("GeminiCircuitOpenError", "WARNING"),
+    "deadline_exceeded": ("DeadlineExceededError", "ERROR"),
+    "overloaded": ("LLMOverloadedError", "WARNING"),
+    "no_valid_match": ("InvalidLLMResponseError", "WARNING"),
 }
 # Requests answered without a Gemini call: the LLM is off, or the circuit breaker is open.
 NO_CALL = {"llm_disabled", "circuit_open", "GeminiCircuitOpenError"}
@@ -91,6 +94,7 @@ class Truth:
     model: str
     buckets: Callable[[str, str, tuple[str, ...]], dict[tuple, list[tuple[float, float]]]]
     instances: tuple[str, ...] = ()  # the replicas' scrape targets
+    health: list = field(default_factory=list)  # each replica's /health body
     # GPUs the machine has, seen without NVML (the service's way): the device nodes
     gpus: int = field(default_factory=lambda: len(glob("/dev/nvidia[0-9]*")))
 
@@ -270,8 +274,19 @@ def _errors_by(t: Truth, labels: tuple[str, ...]) -> Expected:
 
 
 def _health(t: Truth) -> Expected:
-    return Expected({("embedding_model",): 1, ("chroma_db",): 1, ("gemini_api",): 1,
-                     ("gpu",): 1}, "exact", ("component",))
+    """The worst replica per component, from what each replica's /health said last."""
+    components = {name for report in t.health for name in report["checks"]}
+    return Expected({(c,): min(float(report["checks"][c]["ok"]) for report in t.health)
+                     for c in components}, "exact", ("component",))
+
+
+def _circuit(t: Truth) -> Expected:
+    """Each replica's breaker as its /health named it: 0 closed, 1 half-open, 2 open."""
+    def state(report: dict) -> int:
+        detail = report["checks"]["gemini_api"]["detail"]
+        return 2 if "breaker open" in detail else 1 if "breaker half-open" in detail else 0
+    return Expected({(i,): state(r) for i, r in zip(t.instances, t.health)}, "exact",
+                    ("instance",))
 
 
 def _build_info(t: Truth) -> Expected:
@@ -408,6 +423,8 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     # --- health ----------------------------------------------------------------------
     ("health", "Health per component", "{{component}}"): _health,
     ("health", "Uptime (scrapes)", "uptime"): lambda t: one(1, "exact"),
+    ("health", "Gemini circuit breaker", "{{instance}}"): _circuit,
+    ("health", "Gemini calls in flight", "in flight"): lambda t: one(0, "exact"),
     ("health", "Replicas up", "up"): lambda t: one(t.replicas, "exact"),
     ("health", "Build info", "A"): _build_info,
     ("health", "Availability", "Availability"):
