@@ -6,23 +6,33 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/service:$(CURDIR)
 export HF_HUB_OFFLINE := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+NODE_TOOLS := tests/tools
 
-.PHONY: help setup system-deps demo test test-unit test-stack dashboards check-generated bench compose-check stack-test clean
+.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated bench eval capacity k8s compose-check stack-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
-setup: $(VENV)/.installed system-deps  ## venv with every Python package, Prometheus and Alertmanager
+setup: $(VENV)/.installed system-deps $(NODE_TOOLS)/node_modules/.installed  ## venv with every Python package, Prometheus, Alertmanager and Redis; the pinned npm checkers
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt 2> >(grep -v 'is ignored: it is neither' >&2)
 	touch $@
 
-system-deps:  ## Debian packages: prometheus (with promtool), prometheus-alertmanager (with amtool)
-	@if command -v promtool >/dev/null && command -v amtool >/dev/null; then :; else \
+# Grafana's and Prometheus's own definitions (tests/test_real_tools.py), pinned by the lock.
+$(NODE_TOOLS)/node_modules/.installed: $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node 20+) is needed for the dashboard and query checks" >&2; exit 1; }
+	cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+validate: setup  ## the dashboards against Grafana 12.1's schema, PromQL and LogQL through the real parsers
+	$(PY) -m pytest -q tests/test_real_tools.py
+
+system-deps:  ## Debian packages: prometheus (with promtool), prometheus-alertmanager (with amtool), redis-server
+	@if command -v promtool >/dev/null && command -v amtool >/dev/null && command -v redis-server >/dev/null; then :; else \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager; fi
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager redis-server; fi
 
 demo: setup  ## run the service on the embedded defaults and send it real ESG passages
 	$(PY) -m ai_assist.demo
@@ -33,18 +43,31 @@ test: setup  ## every test: unit, generated-files freshness, promtool, and the s
 test-unit: setup  ## the tests that start no Prometheus
 	$(PY) -m pytest -q -m "not stack"
 
-dashboards:  ## compile the Python dashboards and rules to JSON / YAML, and the README's tables
+dashboards:  ## compile the Python dashboards and rules to JSON / YAML, the README's tables and deploy/k8s
 	$(PY) -m alerting.build
 	$(PY) -m dashboards.build
 	$(PY) -m alerting.readme
+	$(PY) -m deploy.k8s_build
+	$(PY) -m ai_assist.mapping.prebuilt
 
 check-generated:  ## fail when committed dashboards or rules differ from their sources
 	$(PY) -m alerting.build --check
 	$(PY) -m dashboards.build --check
 	$(PY) -m alerting.readme --check
+	$(PY) -m deploy.k8s_build --check
+	$(PY) -m ai_assist.mapping.prebuilt --check
 
 bench: setup  ## benchmark /v1/esg/map and the embedding stage; prints the figures
 	$(PY) tests/benchmark.py
+
+eval: setup  ## mapping quality on eval/esg_eval_set.json: top-1 / top-5 / MRR by language and framework (MODEL=... for another embedding model)
+	$(PY) -m eval.run $(if $(MODEL),--model $(MODEL))
+
+capacity: setup  ## simulate a day under the autoscaler: prints it, writes docs/capacity.md and docs/capacity.png
+	$(PY) -m deploy.capacity
+
+k8s: setup  ## the Kubernetes manifests: build every overlay with kubectl kustomize and validate it
+	$(PY) -m pytest -q tests/test_k8s.py -m "not stack"
 
 compose-check: setup  ## validate docker-compose.yml, Dockerfile and the stack configs (no Docker engine needed)
 	$(PY) -m pytest -q tests/test_compose_files.py tests/test_stack_configs.py

@@ -4,6 +4,8 @@ critical alert silences the warning of the same alert; links to runbook and dash
 Settings come from the environment (see ENV); with none set, the result is the committed
 alerting/alertmanager.yml, whose secrets are files Alertmanager reads at send time
 (api_url_file, auth_password_file) and whose addresses are example.com placeholders.
+A rendered config never holds the Slack URL or the SMTP password either: a value given in
+the environment goes into the secret file (render_alertmanager.py writes it there).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from alerting.yamlout import dump
 
 COMMITTED_FILE = Path(__file__).resolve().with_name("alertmanager.yml")
 SECRETS_DIR = "/etc/alertmanager/secrets"
+# prom/alertmanager runs as nobody: its config and secret files must be readable by this uid.
+ALERTMANAGER_UID = 65534
 SLACK_HOSTS = ("https://hooks.slack.com/",)
 # A critical alert inhibits the warning that has the same values of these labels. Absent
 # on both sides counts as equal: threshold alerts match by name alone, while a failing
@@ -29,7 +33,9 @@ ENV: dict[str, tuple[str, str]] = {
     "AI_ASSIST_ALERT_WEBHOOK_URL": (
         "", "Where chat alerts go. A Slack incoming-webhook URL (https://hooks.slack.com/...) "
             "becomes the Slack receiver; any other URL receives Alertmanager's webhook JSON "
-            "instead of Slack. A secret: the rendered file holds it (mode 0600)."),
+            "instead of Slack. A secret: a Slack URL is written to the file that "
+            "AI_ASSIST_ALERT_WEBHOOK_URL_FILE names (the config names the file); any other URL "
+            "goes into the config (Alertmanager 0.25 has no url_file)."),
     "AI_ASSIST_ALERT_WEBHOOK_URL_FILE": (
         f"{SECRETS_DIR}/slack-webhook-url",
         "File holding the Slack incoming-webhook URL, read by Alertmanager (api_url_file); "
@@ -41,8 +47,8 @@ ENV: dict[str, tuple[str, str]] = {
     "AI_ASSIST_SMTP_FROM": ("alertmanager@example.com", "Sender address."),
     "AI_ASSIST_SMTP_USERNAME": ("alertmanager", "SMTP login."),
     "AI_ASSIST_SMTP_PASSWORD": (
-        "", "SMTP password. A secret: the rendered file holds it (mode 0600); prefer the "
-            "_FILE variable."),
+        "", "SMTP password. A secret: written to the file that AI_ASSIST_SMTP_PASSWORD_FILE "
+            "names, never into the config."),
     "AI_ASSIST_SMTP_PASSWORD_FILE": (
         f"{SECRETS_DIR}/smtp-password",
         "File holding the SMTP password, read by Alertmanager (auth_password_file)."),
@@ -94,6 +100,15 @@ class Settings:
         return [name for name in ("AI_ASSIST_ALERT_WEBHOOK_URL", "AI_ASSIST_SMTP_PASSWORD")
                 if self[name]]
 
+    @property
+    def secret_files(self) -> dict[str, str]:
+        """Secret values given in the environment -> the file (the *_FILE setting) that
+        Alertmanager reads them from; the caller writes each value there."""
+        names = ["AI_ASSIST_SMTP_PASSWORD"]
+        if self.chat_is_slack:
+            names.append("AI_ASSIST_ALERT_WEBHOOK_URL")
+        return {self[f"{name}_FILE"]: self[name] for name in names if self[name]}
+
 
 def _links(settings: Settings, slack: bool) -> str:
     grafana = settings["AI_ASSIST_GRAFANA_URL"].rstrip("/")
@@ -107,10 +122,9 @@ def _links(settings: Settings, slack: bool) -> str:
 
 
 def _secret(settings: Settings, name: str, key: str) -> dict[str, str]:
-    """`key`: the value of `name` when set (inline); else `key`_file: the file that
-    `name`_FILE names, which Alertmanager reads at send time."""
-    value = settings[name]
-    return {key: value} if value else {f"{key}_file": settings[f"{name}_FILE"]}
+    """`key`_file: the file that `name`_FILE names, which Alertmanager reads at send time.
+    Never the value itself, even when `name` is set (see Settings.secret_files)."""
+    return {f"{key}_file": settings[f"{name}_FILE"]}
 
 
 TITLE = ("[{{ .Status | toUpper }}{{ if eq .Status \"firing\" }}:{{ .Alerts.Firing | len }}"

@@ -1,6 +1,6 @@
 """Alerts on the service's state rather than on the plan's tables: a replica or the whole
 service down, a failing component, a full embedding queue, errors of critical classes,
-Gemini's circuit breaker open."""
+Gemini's circuit breaker open, a scale-out due."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ai_assist import ports
 from ai_assist.health import CRITICAL_COMPONENTS
 from ai_assist.telemetry import metrics as M
 from alerting.model import Alert, Guidance
+from observability import autoscaling as A
 from observability import uids as links
 from observability.durations import COMMITTED, Scale
 from observability.promql import sel, sum_rate
@@ -129,9 +130,44 @@ def circuit_open(scale: Scale) -> list[Alert]:
         f"{M.CIRCUIT_STATE} open or half-open (>= 1) on a replica for {for_}")]
 
 
+def scale_out_due(scale: Scale) -> list[Alert]:
+    """The plan's scale_up (3.2) as a notification, for where no orchestrator acts."""
+    for_ = scale(A.SCALE_OUT_DUE_FOR)
+    return [Alert(
+        "AIAssistScaleOutDue", "warning", f"{A.DESIRED} > on() {A.REPLICAS}", for_,
+        "More replicas are needed than are running (warning)",
+        f"The autoscaling signals ask for {{{{ $value | humanize }}}} replicas, more than "
+        f"are up, for {for_}: add replicas, or check why the autoscaler has not.",
+        links.REALTIME,
+        f"The desired replica count ({A.DESIRED}) exceeds the replicas up for {for_}")]
+
+
+def unenforced_or_blind(scale: Scale) -> list[Alert]:
+    """Failures that do not stop answers but take a safeguard away: rate limits that are
+    not enforced (the shared store is down) and GPU figures that stopped coming."""
+    window, for_ = scale("5m"), scale("5m")
+    store = sum_rate(M.RATE_LIMIT_STORAGE_ERRORS_TOTAL, window, by="instance")
+    gpu = f"sum by (instance) (increase({sel(M.GPU_SAMPLE_ERRORS_TOTAL)}[{window}]))"
+    return [
+        Alert("AIAssistRateLimitStoreDown", "warning", f"{store} > 0", for_,
+              "Rate limits are not enforced: the shared store (Redis) fails",
+              f"{{{{ $labels.instance }}}} let {{{{ $value | humanize }}}} requests/s "
+              "through without a rate-limit check because the shared store failed.",
+              links.HEALTH,
+              f"{M.RATE_LIMIT_STORAGE_ERRORS_TOTAL} rising over {window}, for {for_}"),
+        Alert("AIAssistGPUSamplingFails", "warning", f"{gpu} > 0", for_,
+              "GPU utilisation and memory are not being read (NVML errors)",
+              f"{{{{ $value | humanize }}}} NVML errors on {{{{ $labels.instance }}}} in the "
+              f"last {window}: the GPU panels and the gpu autoscaling signal are stale.",
+              links.HEALTH,
+              f"{M.GPU_SAMPLE_ERRORS_TOTAL} rising over {window}, for {for_}"),
+    ]
+
+
 def alerts(scale: Scale = COMMITTED) -> list[Alert]:
     return [*service_down(scale), *component_unhealthy(scale), *queue_saturated(scale),
-            *critical_errors(scale), *circuit_open(scale)]
+            *critical_errors(scale), *circuit_open(scale), *unenforced_or_blind(scale),
+            *scale_out_due(scale)]
 
 
 GUIDANCE = {
@@ -204,6 +240,44 @@ GUIDANCE = {
                  " lines before it (status code, error message).",
                  "Check Gemini's status page and the project's quota; the breaker closes "
                  "by itself on the first successful probe.")),
+    "AIAssistScaleOutDue": Guidance(
+        meaning="The desired replica count, by the HPA's formula over the plan's "
+                "autoscaling signals (texts queued per replica, GPU utilisation per "
+                "replica, p95 response time as a guardrail; "
+                "`observability/autoscaling.py`), has exceeded the replicas up for "
+                f"{A.SCALE_OUT_DUE_FOR}. On Kubernetes with KEDA or the HPA this means the "
+                "autoscaler could not add them (at its maximum, pods pending, the trigger "
+                "failing); in compose, where nothing acts, it is the signal to scale by "
+                "hand.",
+        causes=("More traffic than the running replicas embed and answer: a peak or a "
+                "burst.",
+                "The model runs on CPU where a GPU was planned, or a larger model.",
+                "Kubernetes: the ScaledObject is at maxReplicaCount, new pods stay Pending "
+                "(no GPU node, quota), or KEDA cannot query Prometheus."),
+        actions=("Open the Real-time dashboard: *Replicas: desired and up* and "
+                 "*Embedding queue depth* show which signal asks and how far.",
+                 "Compose: `docker compose up -d --scale ai-assist=N` with N the desired "
+                 "count.",
+                 "Kubernetes: `kubectl describe scaledobject ai-assist` (or `hpa`) and "
+                 "`kubectl get pods -l app.kubernetes.io/name=ai-assist`: Pending pods, "
+                 "trigger errors, or the maximum reached (raise maxReplicaCount).")),
+    "AIAssistRateLimitStoreDown": Guidance(
+        meaning="The replicas share their rate limits through Redis (AI_ASSIST_REDIS_URL). "
+                "The store fails, and the limiter fails open: requests are answered "
+                "without a limit, so one client can take every replica's capacity.",
+        causes=("Redis is down, restarting or out of memory.",
+                "The network between the replicas and Redis, or a wrong URL / password.",
+                "Redis answers slower than the limiter's 1 s timeout."),
+        actions=("Read the `rate_limit_storage_unavailable` log line: it names the error.",
+                 "`redis-cli -u $AI_ASSIST_REDIS_URL ping` from a replica's network.",
+                 "Watch *Throughput by status* for a client taking more than its share.")),
+    "AIAssistGPUSamplingFails": Guidance(
+        meaning="The service cannot read its GPUs through NVML. Answers go on, but the GPU "
+                "utilisation and memory panels and the gpu autoscaling signal go stale.",
+        causes=("The driver was reloaded or the GPU fell off the bus (Xid errors).",
+                "The container lost access to /dev/nvidia* or the NVML library."),
+        actions=("Read the `gpu_sample_failed` log lines and the `/health` gpu detail.",
+                 "`nvidia-smi` on the host; restart the replica if the GPU is back.")),
 }
 
 

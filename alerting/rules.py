@@ -5,7 +5,10 @@
     thresholds.yml   warning and critical alerts of the plan's 18 thresholds
     slo.yml          SLO objective and error budget left; burn-rate alerts
     anomaly.yml      anomaly bands; alerts when a series rises above its band
-    operational.yml  service down, failing components, full queue, critical errors
+    operational.yml  service down, failing components, full queue, critical errors,
+                     a scale-out due
+    autoscaling.yml  the desired replica count by the HPA's formula (reads raw metrics
+                     and its own group's recordings)
 
 Every file but sli.yml reads only recorded series or raw metrics that no rule writes, so
 the promtool unit tests (alerting/unittests.py) feed them recorded series directly.
@@ -13,7 +16,7 @@ the promtool unit tests (alerting/unittests.py) feed them recorded series direct
 
 from __future__ import annotations
 
-from alerting import anomaly, operational, sli, slo, threshold_alerts
+from alerting import anomaly, autoscaling, operational, sli, slo, threshold_alerts
 from alerting.model import Alert, Group, Guidance, Recording
 from alerting.yamlout import dump
 from observability.durations import COMMITTED, Scale
@@ -34,6 +37,7 @@ def groups(scale: Scale = COMMITTED) -> list[Group]:
         Group("anomaly.yml", "ai-assist-anomaly",
               (*anomaly.recordings(scale), *anomaly.alerts(scale))),
         Group("operational.yml", "ai-assist-operational", tuple(operational.alerts(scale))),
+        Group("autoscaling.yml", "ai-assist-autoscaling", tuple(autoscaling.recordings(scale))),
     ]
 
 

@@ -84,11 +84,13 @@ CAUSES_AND_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("Open the Quality dashboard's *JSON parse results* (valid, repaired, failed) and the "
          "Cost dashboard's *Wasted tokens by reason*.",
          "If answers are truncated, raise AI_ASSIST_LLM_MAX_OUTPUT_TOKENS.",
-         "Read the `gemini_attempt_failed` log lines in Loki (reason invalid_json or "
-         "empty_answer).")),
+         "Read the `gemini_attempt_failed` log lines in Loki (reason invalid_json, "
+         "truncated or empty_answer).")),
     "fallback_ratio": (
         ("Gemini fails after every retry: rate limits (429), 5xx, timeouts, connection "
-         "errors, unusable JSON.",
+         "errors, unusable JSON; or the deadline runs out first (deadline_exceeded).",
+         "Gemini kept failing and the circuit breaker opened (circuit_open): see "
+         "AIAssistGeminiCircuitOpen.",
          "The LLM is off: no API key, no base URL, or AI_ASSIST_LLM_ENABLED=false.",
          "The Gemini quota (requests or tokens per day) is spent."),
         ("Open the Quality dashboard's *Fallbacks by reason*: the reason names the failure.",
@@ -102,7 +104,8 @@ CAUSES_AND_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("Open the Cost dashboard: *Tokens by type*, *Cost per hour by model* and the advice "
          "panels (prompt reduction, response cache).",
          "Check the Retry ratio alert; a high retry ratio multiplies the bill.",
-         "Find the clients behind the traffic in the service's logs (X-Client-ID).")),
+         "Find the clients behind the traffic in the service's logs (the `client_id` "
+         "field: the API key's name, or the peer address).")),
     "avg_input_tokens": (
         ("More candidates in the prompt (AI_ASSIST_CANDIDATES) or longer disclosure "
          "descriptions in the catalogue.", "Longer passages from clients."),

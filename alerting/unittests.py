@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ai_assist.telemetry import metrics as M
 from alerting import anomaly, operational, slo, threshold_alerts
+from observability import autoscaling as A
 from alerting.model import Alert
 from alerting.yamlout import dump
 from observability.durations import COMMITTED, seconds
@@ -256,6 +257,10 @@ def operational_scenarios() -> list[Scenario]:
     queue = _by_severity(operational.queue_saturated(COMMITTED))
     errors = _by_severity(operational.critical_errors(COMMITTED))
     (circuit,) = operational.circuit_open(COMMITTED)
+    store_down, gpu_blind = operational.unenforced_or_blind(COMMITTED)
+    store_errors = selector(M.RATE_LIMIT_STORAGE_ERRORS_TOTAL, TARGET)
+    gpu_errors = selector(M.GPU_SAMPLE_ERRORS_TOTAL, TARGET)
+    (scale_out,) = operational.scale_out_due(COMMITTED)
     other = {"job": SCRAPE_JOB, "instance": OTHER_INSTANCE}
     up_a, up_b = selector("up", TARGET), selector("up", other)
 
@@ -340,6 +345,131 @@ def operational_scenarios() -> list[Scenario]:
                      Phase("half-open", 10, {breaker: half_open},
                            (Firing(circuit, half_open, {"instance": INSTANCE}),)),
                      Phase("closed again", 10, {breaker: closed}))),
+        Scenario("AIAssistScaleOutDue: enough replicas, due briefly, due, scaled out",
+                 "AIAssistScaleOutDue", (
+                     Phase("enough", 10, {A.DESIRED: 3, A.REPLICAS: 3}),
+                     Phase("due briefly", _minutes(scale_out.for_) - 2,
+                           {A.DESIRED: 5, A.REPLICAS: 3}),
+                     Phase("enough again", 5, {A.DESIRED: 3, A.REPLICAS: 3}),
+                     Phase("due", _minutes(scale_out.for_) + 5,
+                           {A.DESIRED: 5, A.REPLICAS: 3}, (Firing(scale_out, 5),)),
+                     Phase("scaled out", 10, {A.DESIRED: 5, A.REPLICAS: 5}))),
+        Scenario("AIAssistRateLimitStoreDown: store fine, failing, fine again",
+                 "AIAssistRateLimitStoreDown", (
+                     Phase("fine", 10, {store_errors: Counter(0)}),
+                     Phase("failing", 10, {store_errors: Counter(60)},
+                           (Firing(store_down, 1, {"instance": INSTANCE}),)),
+                     Phase("fine again", 10, {store_errors: Counter(0)}))),
+        Scenario("AIAssistGPUSamplingFails: sampling fine, NVML errors, fine again",
+                 "AIAssistGPUSamplingFails", (
+                     Phase("fine", 10, {gpu_errors: Counter(0)}),
+                     Phase("errors", 10, {gpu_errors: Counter(4)},
+                           (Firing(gpu_blind, 20, {"instance": INSTANCE}),)),
+                     Phase("fine again", 10, {gpu_errors: Counter(0)}))),
+    ]
+
+
+# --- the desired replica count, from raw series ----------------------------------------
+def _instances(n: int) -> list[dict[str, str]]:
+    return [{"job": SCRAPE_JOB, "instance": f"10.0.0.{i + 1}:8000"} for i in range(n)]
+
+
+def _p95_of(per_minute: dict[str, float]) -> float:
+    """histogram_quantile(0.95) over cumulative per-minute bucket increments."""
+    bounds = sorted((float(le), count) for le, count in per_minute.items())
+    rank, previous_le, previous = 0.95 * bounds[-1][1], 0.0, 0.0
+    for le, count in bounds:
+        if count >= rank:
+            return previous_le + (le - previous_le) * (rank - previous) / (count - previous)
+        previous_le, previous = le, count
+    raise AssertionError("rank beyond the +Inf bucket")
+
+
+def _hpa(metric: float, signal: "A.Signal", current: int) -> int:
+    """The HPA's count for one signal, computed here as its documentation states it."""
+    if signal.metric_type == "AverageValue":
+        ratio = metric / (signal.target * max(current, 1))
+        wanted = math.ceil(metric / signal.target)
+    else:
+        ratio = metric / signal.target
+        wanted = math.ceil(max(current, 1) * ratio)
+    return current if abs(ratio - 1) <= A.TOLERANCE else wanted
+
+
+def autoscaling_case(name: str, replicas: int, queue_each: float = 0,
+                     gpu_each: float | None = None, latency: dict[str, float] | None = None,
+                     desired: int | None = None, minutes: int = 15) -> dict:
+    """Replicas with a queue, an optional GPU and optional slow requests, steady for
+    `minutes`; the desired count at the end is computed here from the HPA's formula
+    (or given, to pin a figure)."""
+    series = []
+    for target in _instances(replicas):
+        series.append({"series": selector("up", target), "values": f"1x{minutes}"})
+        series.append({"series": selector(M.EMBEDDING_QUEUE_DEPTH, target),
+                       "values": f"{num(queue_each)}x{minutes}"})
+        if gpu_each is not None:
+            for gpu, busy in (("0", gpu_each), ("1", gpu_each / 2)):  # the busiest counts
+                series.append({"series": selector(M.GPU_UTILIZATION, {**target, "gpu": gpu}),
+                               "values": f"{num(busy)}x{minutes}"})
+        for le, per_minute in (latency or {}).items():
+            series.append({"series": selector(f"{M.REQUEST_DURATION}_bucket",
+                                              {**target, "status": "success", "le": le}),
+                           "values": f"0+{num(per_minute)}x{minutes}"})
+        if latency:
+            series.append({"series": selector(f"{M.REQUEST_DURATION}_count",
+                                              {**target, "status": "success"}),
+                           "values": f"0+{num(latency['+Inf'])}x{minutes}"})
+    votes = {A.QUEUE.key: _hpa(queue_each * replicas, A.QUEUE, replicas),
+             A.GPU.key: _hpa((gpu_each or 0) * replicas, A.GPU, replicas),
+             A.LATENCY.key: _hpa(_p95_of(latency) if latency else 0, A.LATENCY, replicas)}
+    wanted = min(max(max(votes.values()), A.MIN_REPLICAS), A.MAX_REPLICAS)
+    if desired is not None:
+        assert desired == wanted, (name, desired, wanted)
+    at = f"{minutes - 1}m"
+    tests = [{"expr": A.DESIRED, "eval_time": at, "exp_samples": [{"labels": A.DESIRED,
+                                                                   "value": wanted}]}]
+    tests += [{"expr": f'{A.SIGNAL_DESIRED}{{signal="{key}"}}', "eval_time": at,
+               "exp_samples": [{"labels": f'{A.SIGNAL_DESIRED}{{signal="{key}"}}',
+                                "value": vote}]} for key, vote in votes.items()]
+    return {"name": f"desired replicas: {name}", "interval": "1m", "input_series": series,
+            "promql_expr_test": tests}
+
+
+def autoscaling_hold_test() -> dict:
+    """Up at once, down only after the stabilisation window: 6 replicas with 600 queued
+    texts want 6; the queue falls to 300 (3 wanted) and 6 hold until the window ends."""
+    window = _minutes(A.SCALE_DOWN_WINDOW)
+    before, after = 10, window + 5
+    series = []
+    for target in _instances(6):
+        series.append({"series": selector("up", target), "values": f"1x{before + after}"})
+        series.append({"series": selector(M.EMBEDDING_QUEUE_DEPTH, target),
+                       "values": f"100x{before - 1} 50x{after}"})
+    checks = ((before - 1, 6), (before + 2, 6), (before + window + 1, 3))
+    return {"name": "desired replicas: a scale-down waits for the stabilisation window",
+            "interval": "1m", "input_series": series,
+            "promql_expr_test": [{"expr": A.DESIRED, "eval_time": f"{at}m",
+                                  "exp_samples": [{"labels": A.DESIRED, "value": value}]}
+                                 for at, value in checks]}
+
+
+def autoscaling_tests() -> list[dict]:
+    slow = {"20.0": 2, "30.0": 4, "45.0": 10, "+Inf": 10}  # p95 inside (30, 45]
+    fast = {"1.0": 9, "2.0": 10, "+Inf": 10}
+    return [
+        autoscaling_case("no traffic, no GPU series: the minimum", 2, desired=A.MIN_REPLICAS),
+        autoscaling_case("no replica up at all: the minimum", 0, desired=A.MIN_REPLICAS),
+        autoscaling_case("a long queue, no GPU series: scale out", 3, queue_each=140,
+                         latency=fast, desired=5),
+        autoscaling_case("a queue within the 10 % tolerance: hold", 3, queue_each=105,
+                         desired=3),
+        autoscaling_case("a short queue: scale in", 4, queue_each=20, desired=A.MIN_REPLICAS),
+        autoscaling_case("busy GPUs: scale out", 3, gpu_each=0.95, desired=4),
+        autoscaling_case("p95 over its goal: the guardrail adds replicas", 3,
+                         latency=slow, desired=5),
+        autoscaling_case("far more than the maximum wants: the maximum", 3, queue_each=5000,
+                         desired=A.MAX_REPLICAS),
+        autoscaling_hold_test(),
     ]
 
 
@@ -410,6 +540,7 @@ def test_files() -> dict[str, str]:
                                              for s in anomaly_scenarios(b)]),
         "operational.test.yml": ("operational.yml",
                                  [s.to_test() for s in operational_scenarios()]),
+        "autoscaling.test.yml": ("autoscaling.yml", autoscaling_tests()),
     }
     return {name: dump({"rule_files": [f"../rules/{rules}"], "evaluation_interval": "1m",
                         "tests": tests}, HEADER)

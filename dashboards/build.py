@@ -23,9 +23,57 @@ OUT_DIR = ROOT / "dashboards" / "json"
 MODULES = (realtime, quality, cost, health)
 
 
+# What grafanalib writes and Grafana 12 ignores: keys of old schema versions, absent from
+# @grafana/schema's Dashboard, Panel and RowPanel (tests/test_real_tools.py type-checks
+# the result against them).
+DASHBOARD_LEFTOVERS = {"__inputs", "rows", "hideControls", "sharedCrosshair", "style", "gnetId"}
+TIMEPICKER_LEFTOVERS = {"time_options"}  # dropped by schema version 41
+PANEL_LEFTOVERS = {"span", "height", "minSpan", "error", "editable"}
+ROW_KEYS = {"collapsed", "datasource", "gridPos", "id", "panels", "repeat", "title", "type"}
+
+
+def _without_nulls(node, nullable: frozenset = frozenset()):
+    """`node` without the nulls grafanalib writes for unset options. Kept where Grafana's
+    schema has a null: a threshold step's value (the base step, -Infinity) and the open
+    ends of a range mapping."""
+    if isinstance(node, list):
+        return [_without_nulls(item, nullable) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if value is None and key not in nullable:
+            continue
+        inner = frozenset()
+        if key == "steps":
+            inner = frozenset({"value"})
+        elif key == "options" and node.get("type") == "range":
+            inner = frozenset({"from", "to"})
+        out[key] = _without_nulls(value, inner)
+    return out
+
+
+def _panel(panel: dict) -> dict:
+    if panel.get("type") == "row":
+        panel = {k: v for k, v in panel.items() if k in ROW_KEYS}
+        panel["panels"] = [_panel(p) for p in panel.get("panels", [])]
+        return panel
+    return {k: v for k, v in panel.items() if k not in PANEL_LEFTOVERS}
+
+
+def clean(data: dict) -> dict:
+    """The dashboard JSON as Grafana 12.1 reads it, without grafanalib's leftovers."""
+    data = {k: v for k, v in data.items() if k not in DASHBOARD_LEFTOVERS}
+    if "timepicker" in data:
+        data["timepicker"] = {k: v for k, v in data["timepicker"].items()
+                              if k not in TIMEPICKER_LEFTOVERS}
+    data["panels"] = [_panel(p) for p in data.get("panels", [])]
+    return _without_nulls(data)
+
+
 def render(dashboard) -> str:
     data = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
-    return json.dumps(data, sort_keys=True, indent=2) + "\n"
+    return json.dumps(clean(data), sort_keys=True, indent=2) + "\n"
 
 
 def compiled() -> dict[str, str]:

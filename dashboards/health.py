@@ -65,6 +65,25 @@ def gemini():
     )
 
 
+def safeguards():
+    return (
+        stat("Requests without a rate-limit check",
+             "Requests per minute let through unchecked because the shared rate-limit store "
+             "(Redis, AI_ASSIST_REDIS_URL) failed: the limiter fails open. 0 when limits "
+             "are per replica (no Redis set). Alert: AIAssistRateLimitStoreDown.",
+             "short", [prom(Q.per_minute_total(M.RATE_LIMIT_STORAGE_ERRORS_TOTAL, m),
+                            "unchecked / min")],
+             steps=[{"color": "green", "value": None}, {"color": "orange", "value": 0.001}],
+             width=6, graph=False),
+        stat("GPU sampling errors",
+             "NVML errors per minute while reading GPU utilisation and memory; the GPU "
+             "panels go stale while they last. Alert: AIAssistGPUSamplingFails.",
+             "short", [prom(Q.per_minute_total(M.GPU_SAMPLE_ERRORS_TOTAL, m), "errors / min")],
+             steps=[{"color": "green", "value": None}, {"color": "orange", "value": 0.001}],
+             width=6, graph=False),
+    )
+
+
 def uptime():
     row = BY_KEY["availability"]
     return stat(
@@ -154,6 +173,7 @@ def dashboard():
                 *(threshold_stat(BY_KEY[key], m, width=6)
                   for key in ("availability", "error_rate", "retry_ratio", "timeout_ratio"))),
         section("Gemini", *gemini()),
+        section("Safeguards", *safeguards()),
         section("SLOs", *slo_budget()),
         section(
             "Errors",

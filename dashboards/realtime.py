@@ -17,7 +17,7 @@ from dashboards.lib.panels import (
     timeseries,
 )
 from dashboards.lib.variables import INSTANCE as m
-from observability import bands, uids
+from observability import autoscaling, bands, uids
 from observability.promql import RATE
 from observability.thresholds import BY_KEY
 
@@ -94,5 +94,15 @@ def dashboard():
                        "Texts embedded together per micro-batch: mean and p95. 0 while no "
                        "batch ran.", "short",
                        [prom(Q.batch_size_mean(m), "mean"),
-                        prom(Q.batch_size_quantile(0.95, m), "p95")], width=8)),
+                        prom(Q.batch_size_quantile(0.95, m), "p95")], width=8),
+            timeseries("Replicas: desired and up",
+                       "Replicas up (answering their scrape) and the count an autoscaler "
+                       f"would want: {autoscaling.describe()} "
+                       "(observability/autoscaling.py; the KEDA ScaledObject in deploy/k8s "
+                       "scales on the same queries). All replicas, whatever the instance "
+                       "variable selects. Desired above up for "
+                       f"{autoscaling.SCALE_OUT_DUE_FOR} fires AIAssistScaleOutDue: in "
+                       "compose, scale by hand.", "short",
+                       [prom(Q.desired_replicas(), "desired"),
+                        prom(Q.replicas_counted(), "up")], width=24)),
     ])

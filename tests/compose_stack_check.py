@@ -46,8 +46,8 @@ RANGE_S = 3600
 SCRAPE_INTERVAL_S = 15
 INTERVAL_S = 15
 SERVICE_URL = f"http://{SERVICE_NAME}:{ports.SERVICE}"
-# Appended to traffic.py's source. The stack runs the production LLM timeout (30 s, 3
-# retries), so a request that Gemini never answers takes minutes: the client waits longer.
+# Appended to traffic.py's source. The stack runs the production LLM timeout (10 s a call, 3
+# retries, inside the 25 s deadline); the client waits longer than that.
 TRAFFIC_DRIVER = f"""
 _post = requests.post
 requests.post = lambda *args, **kwargs: _post(*args, **{{**kwargs, "timeout": 600}})

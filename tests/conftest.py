@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -76,17 +76,21 @@ class LiveService:
 
 
 def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    # proxy_headers off as in `python -m ai_assist`: the app alone decides whom to trust
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="on"))
+                                           access_log=False, lifespan="on",
+                                           proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     return server, thread
 
 
 def make_settings(tmp_path: Path, emulator_url: str, **overrides) -> Settings:
+    # The circuit breaker is off: tests send faults back to back and expect each one to
+    # reach Gemini; tests/test_resilience.py turns it on where it is the subject.
     base = Settings(gemini_base_url=emulator_url, chroma_path=str(tmp_path / "chroma"),
                     llm_timeout_s=1.0, llm_backoff_s=0.01, rate_limit_per_minute=0,
-                    embedding_max_wait_ms=2)
+                    embedding_max_wait_ms=2, circuit_failure_threshold=0)
     return replace(base, **overrides)
 
 
@@ -142,6 +146,8 @@ class StackWithTraffic:
     log_lines: list[str]
     services: list
     emulator: object
+    health: list = field(default_factory=list)  # each replica's /health after the traffic
+    model: str = Settings.gemini_model  # the services run the default model
 
     def query(self, expr: str) -> list:
         return self.prom.query(expr, time=self.query_time)
@@ -169,7 +175,9 @@ def stack_with_traffic(tmp_path_factory):
     emulator = start_emulator(work)
     emulator.configure(**STACK_USAGE)
     common = {"AI_ASSIST_GEMINI_BASE_URL": emulator.url, "AI_ASSIST_LLM_TIMEOUT_S": "1",
-              "AI_ASSIST_LLM_BACKOFF_S": "0.01", "AI_ASSIST_CHROMA_PATH": str(work / "chroma")}
+              "AI_ASSIST_LLM_BACKOFF_S": "0.01", "AI_ASSIST_CHROMA_PATH": str(work / "chroma"),
+              # a breaker the traffic opens stays open while the proofs read it
+              "AI_ASSIST_CIRCUIT_COOLDOWN_S": "3600"}
     services = []
     prom = None
     try:
@@ -196,6 +204,8 @@ def stack_with_traffic(tmp_path_factory):
         send_bad_requests(full.url, tally)
         drive_errors(degraded.url, tally)
         burst(degraded.url, tally, requests_sent=6)  # past its rate limit of 3
+        # A probe reads each replica's health now, so the gauges hold still from here on.
+        health = [requests.get(f"{s.url}/health", timeout=30).json() for s in services]
         tally.finished_at = time.time()
         expected = sum(_service_total(s, "esg_mapping_requests_total") for s in services)
         wait_until(lambda: sum(v for _, v in prom.query("sum(esg_mapping_requests_total)"))
@@ -207,7 +217,7 @@ def stack_with_traffic(tmp_path_factory):
             query_time=query_time,
             lead_in_s=lead_in_s,
             log_lines=[line for s in services for line in s.log_lines()],
-            services=services, emulator=emulator)
+            services=services, emulator=emulator, health=health)
     finally:
         if prom is not None:
             prom.stop()

@@ -268,22 +268,30 @@ def test_rendering_with_no_variable_gives_the_committed_config(tmp_path):
 
 
 def test_rendered_config_with_slack_url_and_smtp(tmp_path):
+    secrets = tmp_path / "secrets"
     config, out = _render(tmp_path, {
         "AI_ASSIST_ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x",
         "AI_ASSIST_SMTP_SMARTHOST": "mail.internal:25", "AI_ASSIST_SMTP_FROM": "am@corp.test",
         "AI_ASSIST_ALERT_EMAIL_TO": "sre@corp.test", "AI_ASSIST_SMTP_PASSWORD": "pw",
         "AI_ASSIST_SMTP_REQUIRE_TLS": "false", "AI_ASSIST_GRAFANA_URL": "https://g.corp.test",
-        "AI_ASSIST_RUNBOOK_BASE_URL": "https://git.corp.test/ai-assist/blob/main/"})
+        "AI_ASSIST_RUNBOOK_BASE_URL": "https://git.corp.test/ai-assist/blob/main/"},
+        "--secrets-dir", str(secrets))
     critical = _receivers(config)["critical"]
     (slack,) = critical["slack_configs"]
-    assert slack["api_url"] == "https://hooks.slack.com/services/T0/B0/x"
+    # The secrets go to files Alertmanager reads (tests/test_file_modes.py: as uid 65534).
+    assert "api_url" not in slack
+    assert slack["api_url_file"] == "/etc/alertmanager/secrets/slack-webhook-url"
+    assert (secrets / "slack-webhook-url").read_text() == "https://hooks.slack.com/services/T0/B0/x"
+    assert (secrets / "smtp-password").read_text() == "pw"
+    assert "hooks.slack.com" not in out.read_text()
+    assert "pw" not in critical["email_configs"][0].values()
     assert "<https://git.corp.test/ai-assist/blob/main/{{ .Annotations.runbook_url }}|" \
            in slack["text"]
     assert "https://g.corp.test{{ .Annotations.dashboard }}" in slack["text"]
     (email,) = critical["email_configs"]
-    assert (email["to"], email["smarthost"], email["auth_password"], email["require_tls"]) == \
-        ("sre@corp.test", "mail.internal:25", "pw", False)
-    assert oct(out.stat().st_mode & 0o777) == "0o600", "a file with a secret stays private"
+    assert (email["to"], email["smarthost"], email["auth_password_file"], email["require_tls"]) == \
+        ("sre@corp.test", "mail.internal:25", "/etc/alertmanager/secrets/smtp-password", False)
+    assert oct(out.stat().st_mode & 0o777) == "0o644", "Alertmanager's uid must read it"
 
 
 def test_rendered_config_with_a_plain_webhook_and_no_email(tmp_path):

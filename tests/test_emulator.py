@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 import time
 
 import pytest
@@ -88,12 +89,28 @@ async def test_answers_are_deterministic_for_the_same_prompt(client):
     assert first.usage_metadata.thoughts_token_count == second.usage_metadata.thoughts_token_count
 
 
-async def test_top_k_and_the_passage_steer_the_choice(client):
+async def test_top_k_and_the_service_s_similarity_steer_the_choice(client):
     one = json.loads((await generate(client, prompt(top_k=1))).text)["matches"]
     assert [m["disclosure_id"] for m in one] == ["GRI 305-1"]
-    water = "Total water withdrawal was 3.2 megalitres, 40% from areas with water stress."
-    chosen = json.loads((await generate(client, prompt(water))).text)["matches"]
-    assert chosen[0]["disclosure_id"] == "GRI 303-3"
+    water = [replace(GRI_303_3, similarity=0.71), replace(GRI_305_1, similarity=0.52),
+             replace(ESRS_E1_6, similarity=0.3)]
+    chosen = json.loads((await generate(client, build_prompt(
+        SCOPE1, water, ("GRI", "ESRS"), 3))).text)["matches"]
+    assert chosen[0]["disclosure_id"] == "GRI 303-3"  # the similarity, not the words
+
+
+async def test_the_choice_is_language_neutral(client):
+    """A Korean passage shares no word with the English candidates: the answer is the
+    same as for its English counterpart, the ranking the service sent."""
+    english = json.loads((await generate(client, prompt(SCOPE1))).text)["matches"]
+    korean = json.loads((await generate(client, prompt(
+        "2024년 직접 온실가스 배출량(Scope 1)은 48,200 tCO2eq입니다."))).text)["matches"]
+    assert [m["disclosure_id"] for m in korean] == [m["disclosure_id"] for m in english]
+    assert [m["disclosure_id"] for m in english] == [
+        c.disclosure_id for c in sorted(CANDIDATES, key=lambda c: -c.similarity)
+    ][: len(english)]
+    assert all(abs(k["confidence"] - e["confidence"]) <= 0.02
+               for k, e in zip(korean, english))
 
 
 async def test_both_api_versions_are_served(fresh):

@@ -291,9 +291,14 @@ async def test_truncated_answer_with_nothing_left_is_a_token_limit_error(make, e
     h = make(llm_max_retries=1)
     with pytest.raises(TokenLimitExceededError) as caught:
         await h.map(f"{SCOPE1} [[emulate:truncated]]", top_k=1)
-    assert caught.value.reason in FALLBACK_REASONS
-    assert h.sample("esg_mapping_json_parse_total", result="failed") == 2
-    assert h.sample("gemini_api_retries_total", reason="invalid_json") == 1
+    # one name everywhere: the retry, the waste and the fallback all say truncated
+    assert caught.value.reason == "truncated" and "truncated" in FALLBACK_REASONS
+    assert h.sample("gemini_api_retries_total", reason="truncated") == 1
+    assert h.sample("gemini_api_retries_total", reason="invalid_json") == 0
+    assert h.sample("gemini_tokens_wasted_total", reason="truncated") > 0
+    # the cut-off JSON was repaired (closed) but no match survived: parsed, not failed
+    assert h.sample("esg_mapping_json_parse_total", result="repaired") == 2
+    assert h.sample("esg_mapping_json_parse_total", result="failed") == 0
 
 
 async def test_invented_ids_are_dropped(make, emu):
@@ -304,12 +309,17 @@ async def test_invented_ids_are_dropped(make, emu):
     assert result.attempts == 1
 
 
-async def test_only_invented_ids_count_as_invalid_json(make, emu):
+async def test_only_invented_ids_is_no_valid_match_not_a_parse_failure(make, emu):
     h = make(llm_max_retries=1)
     with pytest.raises(InvalidLLMResponseError) as caught:
         await h.map(f"{SCOPE1} [[emulate:invented_all]]")
-    assert caught.value.reason == "invalid_json"
-    assert h.sample("gemini_tokens_wasted_total", reason="invalid_json") > 0
+    assert caught.value.reason == "no_valid_match"
+    assert h.sample("gemini_api_retries_total", reason="no_valid_match") == 1
+    assert h.sample("gemini_tokens_wasted_total", reason="no_valid_match") > 0
+    assert h.sample("gemini_tokens_wasted_total", reason="invalid_json") == 0
+    # the JSON parsed: counted as valid, not as a JSON parse failure
+    assert h.sample("esg_mapping_json_parse_total", result="valid") == 2
+    assert h.sample("esg_mapping_json_parse_total", result="failed") == 0
 
 
 def test_validation_clamps_dedupes_sorts_and_cuts():
@@ -365,7 +375,7 @@ async def test_calls_do_not_block_the_event_loop(make, emu):
     elapsed = time.monotonic() - started
     tick_task.cancel()
     assert all(r.matches for r in results)
-    assert elapsed < 2.0, elapsed  # 10 x 400 ms in sequence would be 4 s
+    assert elapsed < 4.0 / 2, elapsed  # 10 x 400 ms in sequence would be 4 s
     assert ticks >= 20  # the loop kept running while the calls waited
 
 

@@ -339,7 +339,7 @@ def test_signals_link_to_each_other(datasources):
     assert tempo["tracesToMetrics"]["datasourceUid"] == DS.PROMETHEUS_UID
     assert tempo["tracesToMetrics"]["tags"] == [{"key": "service.name", "value": "job"}]
     assert tempo["serviceMap"]["datasourceUid"] == DS.PROMETHEUS_UID
-    assert tempo["lokiSearch"]["datasourceUid"] == DS.LOKI_UID
+    assert "lokiSearch" not in tempo  # ignored by current Grafana: tracesToLogsV2 does it
 
 
 def test_trace_to_metrics_queries_name_catalogue_metrics_and_labels(datasources):

@@ -12,7 +12,7 @@ from dashboards.lib import variables
 
 TAG = "ai-assist"
 GRID_WIDTH = 24
-SCHEMA_VERSION = 39  # Grafana 10.4 / 11: no legacy migrations run on load
+SCHEMA_VERSION = 41  # Grafana 12.1's (@grafana/schema 12.1.1): no migration runs on load
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def dashboard(uid: str, title: str, description: str, sections, *,
               with_model: bool = False) -> G.Dashboard:
     links = [{"asDropdown": False, "icon": "external link", "includeVars": True,
               "keepTime": True, "tags": [TAG], "targetBlank": False, "title": "AI Assist",
-              "type": "dashboards"}]
+              "tooltip": "", "type": "dashboards"}]
     return G.Dashboard(
         uid=uid, title=title, description=description, tags=[TAG], timezone="utc",
         refresh="30s", time=G.Time("now-1h", "now"), graphTooltip=1, editable=True,

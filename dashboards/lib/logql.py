@@ -17,9 +17,15 @@ LOG_FIELDS = ("timestamp", "level", "event", "service", "environment", "version"
 SERVICE_STREAM = f'{{service="{SERVICE_NAME}"}}'
 
 
+# A line that is not JSON (a library's stray print) gets the label __error__ from `| json`,
+# and Loki fails a whole metric query over a range holding one ("JSONParserErr"): drop such
+# lines right after parsing, before any filter or aggregation.
+PARSED = ("json", '__error__=""')
+
+
 def lines(*filters: str) -> str:
-    """Service log lines, parsed as JSON, kept when every label filter holds."""
-    return " | ".join([SERVICE_STREAM, "json", *filters])
+    """Service log lines that parse as JSON, kept when every label filter holds."""
+    return " | ".join([SERVICE_STREAM, *PARSED, *filters])
 
 
 def count_by(label: str, *filters: str, window: str = "$__interval") -> str:

@@ -194,14 +194,33 @@ def bar_gauge(title: str, description: str, unit: str, targets, *, width: int = 
                     thresholds=steps or BASE_STEPS, gridPos=_size(width, height))
 
 
+@attr.s
+class Table(G.Panel):
+    """grafanalib's Table writes the deprecated `custom.displayMode` and the old table
+    panel's keys (columns, fontSize, ...); this one writes Grafana 12's: cellOptions."""
+
+    unit = attr.ib(default="none")
+
+    def to_json_data(self):
+        return self.panel_json({
+            "fieldConfig": {"defaults": {"custom": {"align": "auto",
+                                                    "cellOptions": {"type": "auto"},
+                                                    "filterable": False, "inspect": False},
+                                         "unit": self.unit},
+                            "overrides": []},
+            "options": {"cellHeight": "sm", "showHeader": True},
+            "type": "table",
+        })
+
+
 def table(title: str, description: str, targets, *, width: int = 12, height: int = 6,
-          hide=("Time", "Value")) -> G.Table:
+          hide=("Time", "Value")) -> Table:
     organize = {"id": "organize",
                 "options": {"excludeByName": {name: True for name in hide}, "indexByName": {},
                             "renameByName": {}}}
-    return G.Table(title=title, description=description, dataSource=PROMETHEUS,
-                   targets=_ref(targets), unit="none", thresholds=BASE_STEPS,
-                   transformations=[organize], gridPos=_size(width, height))
+    return Table(title=title, description=description, dataSource=PROMETHEUS,
+                 targets=_ref(targets), unit="none", thresholds=BASE_STEPS,
+                 transformations=[organize], gridPos=_size(width, height))
 
 
 def loki_logs(title: str, description: str, expr: str, *, width: int = 24,

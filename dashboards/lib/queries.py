@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ai_assist.pricing import OUTPUT_BILLED_TYPES, PRICES
 from ai_assist.telemetry import metrics as M
+from observability import autoscaling as AUTOSCALING
 from observability.promql import (
     RATE,
     per_minute,
@@ -80,6 +81,15 @@ def batch_size_mean(m: str, w: str = RATE) -> str:
 
 def batch_size_quantile(q: float, m: str, w: str = RATE) -> str:
     return quantile(q, M.EMBEDDING_BATCH_SIZE, w, "", m)
+
+
+# --- autoscaling (service-wide: the recording rules of observability/autoscaling.py) --
+def desired_replicas() -> str:
+    return AUTOSCALING.DESIRED
+
+
+def replicas_counted() -> str:
+    return AUTOSCALING.REPLICAS
 
 
 # --- quality -----------------------------------------------------------------------
@@ -187,6 +197,10 @@ def health_by_component(m: str) -> str:
 def circuit_state(m: str) -> str:
     """Each replica's Gemini circuit breaker: 0 closed, 1 half-open, 2 open."""
     return f"max by (instance) ({sel(M.CIRCUIT_STATE, m=m)})"
+
+
+def per_minute_total(metric: str, m: str, w: str = RATE) -> str:
+    return zero_when_absent(per_minute(sum_rate(metric, w, "", m)))
 
 
 def gemini_in_flight(m: str) -> str:

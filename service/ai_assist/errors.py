@@ -62,10 +62,11 @@ class GeminiTimeoutError(GeminiAPIError):
 
 
 class TokenLimitExceededError(GeminiAPIError):
+    """The answer was cut off at max_output_tokens and nothing usable survived repair."""
     severity = "WARNING"
 
     def __init__(self, message: str):
-        super().__init__(message, None, reason="client_error")
+        super().__init__(message, None, reason="truncated")
 
 
 class InvalidLLMResponseError(GeminiAPIError):
@@ -74,6 +75,30 @@ class InvalidLLMResponseError(GeminiAPIError):
 
     def __init__(self, message: str, reason: str = "invalid_json"):
         super().__init__(message, None, reason=reason)
+
+
+class DeadlineExceededError(GeminiAPIError):
+    """The request deadline cut a Gemini call short or left no time for one."""
+    severity = "ERROR"
+
+    def __init__(self, message: str):
+        super().__init__(message, None, reason="deadline_exceeded")
+
+
+class GeminiCircuitOpenError(GeminiAPIError):
+    """The circuit breaker is open: Gemini was not called at all."""
+    severity = "WARNING"
+
+    def __init__(self, message: str):
+        super().__init__(message, None, reason="circuit_open")
+
+
+class LLMOverloadedError(GeminiAPIError):
+    """Every Gemini slot (AI_ASSIST_LLM_MAX_CONCURRENCY) stayed busy until the deadline."""
+    severity = "WARNING"
+
+    def __init__(self, message: str):
+        super().__init__(message, None, reason="overloaded")
 
 
 class InternalError(AIAssistError):

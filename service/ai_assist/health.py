@@ -15,6 +15,8 @@ from ai_assist.schemas import ComponentHealth, HealthResponse
 
 CRITICAL_COMPONENTS = ("embedding_model", "chroma_db")
 GEMINI_FAILURE_STREAK = 5
+RECENT_BATCH_S = 10.0  # an embedding batch this recent proves the model works
+EMBEDDING_PROBE_TIMEOUT_S = 10.0
 
 
 class GeminiOutcomes:
@@ -35,15 +37,28 @@ class HealthChecker:
         self.state = state  # the app's ServiceState
 
     async def _embedding(self) -> ComponentHealth:
-        model = self.state.model
-        if model is None:
+        """Never waits in the request queue: a busy model is not a broken one. A batch
+        that succeeded in the last RECENT_BATCH_S seconds is proof enough; otherwise one
+        text is embedded on the model's own thread (behind at most the batch it is
+        running), with its own timeout."""
+        model, batcher = self.state.model, self.state.batcher
+        if model is None or batcher is None:
             return ComponentHealth(ok=False, detail="model not loaded")
+        about = f"{model.name} on {model.device}, {model.dimension} dims"
+        since = batcher.seconds_since_success()
+        if since is not None and since < RECENT_BATCH_S and batcher.last_error is None:
+            return ComponentHealth(ok=True, detail=f"{about}; last batch {since:.1f} s ago, "
+                                                   f"{batcher.queued} texts queued")
         try:
-            vector = await asyncio.wait_for(self.state.batcher.embed("health check"), 10)
+            await asyncio.wait_for(batcher.probe(), EMBEDDING_PROBE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return ComponentHealth(ok=False, detail=f"embedding one text took over "
+                                                    f"{EMBEDDING_PROBE_TIMEOUT_S:g} s: the "
+                                                    f"model is stuck")
         except Exception as exc:
             return ComponentHealth(ok=False, detail=f"embedding failed: {exc}")
-        return ComponentHealth(ok=True, detail=f"{model.name} on {model.device}, "
-                                               f"{len(vector)} dims")
+        return ComponentHealth(ok=True, detail=f"{about}; probe embedded, "
+                                               f"{batcher.queued} texts queued")
 
     async def _chroma(self) -> ComponentHealth:
         store = self.state.store
@@ -63,6 +78,14 @@ class HealthChecker:
         if not settings.llm_configured:
             return ComponentHealth(ok=False, detail="LLM off (no API key or base URL, or "
                                                     "AI_ASSIST_LLM_ENABLED=false): fallback only")
+        mapper = self.state.pipeline.mapper if self.state.pipeline else None
+        breaker = mapper.breaker if mapper is not None else None
+        if breaker is not None and breaker.state != "closed":  # mapping/breaker.py
+            what = ("open: Gemini is not called" if breaker.state == "open"
+                    else "half-open: one probe call is let through")
+            return ComponentHealth(ok=False, detail=(
+                f"circuit breaker {what}, the fallback answers (opened after "
+                f"{breaker.threshold} consecutive failed calls)"))
         if self.state.gemini_outcomes.failing():
             return ComponentHealth(ok=False, detail=f"last {GEMINI_FAILURE_STREAK} calls failed")
         return ComponentHealth(ok=True, detail=f"{settings.gemini_model}, recent calls succeed")
@@ -70,13 +93,16 @@ class HealthChecker:
     def _gpu(self) -> ComponentHealth:
         model = self.state.model
         count = self.state.gpu.device_count if self.state.gpu else 0
+        problem = self.state.gpu.problem if self.state.gpu else None
+        nvml = f"; NVML sampling: {problem}" if problem else ""
         if model is not None and model.device == "cuda":
             import torch
 
             ok = torch.cuda.is_available()
-            return ComponentHealth(ok=ok, detail=f"{count} GPU(s), model on CUDA" if ok
+            return ComponentHealth(ok=ok, detail=f"{count} GPU(s), model on CUDA{nvml}" if ok
                                    else "model on CUDA but CUDA is unavailable")
-        return ComponentHealth(ok=True, detail=f"not used: model on CPU ({count} GPU(s) seen)")
+        return ComponentHealth(ok=True, detail=f"not used: model on CPU ({count} GPU(s) "
+                                               f"seen){nvml}")
 
     async def check(self) -> HealthResponse:
         embedding, chroma = await asyncio.gather(self._embedding(), self._chroma())

@@ -28,12 +28,16 @@ Several markers apply in order: `[[emulate:503*1]] [[emulate:malformed*1]]` answ
     503           HTTP 503 UNAVAILABLE ("The model is overloaded")
     timeout       holds the request until the client gives up (or hang_s passes,
                   then HTTP 504 DEADLINE_EXCEEDED)
+    hang          holds the request until the client gives up, however long that is
+                  (a Gemini that never answers)
     malformed     HTTP 200, finishReason STOP, prose with no JSON in it (unrepairable)
     truncated     HTTP 200, finishReason MAX_TOKENS, the JSON cut inside its last match
     empty         HTTP 200, finishReason STOP, a candidate with no parts (no text)
     fenced        HTTP 200, the JSON in ```json fences with a trailing comma (repairable)
     invented      HTTP 200, valid JSON with an extra disclosure id not among the candidates
     invented_all  HTTP 200, valid JSON whose ids are all not among the candidates
+    not_json      HTTP 200, Content-Type application/json, a body that is not JSON (an
+                  HTML error page from a proxy in front of the API)
 
 An unknown marker is answered with HTTP 400 naming the known ones.
 Without a marker, faults come at the configured rates (fault_rates, drawn from a
@@ -46,7 +50,9 @@ Runtime control (JSON):
                                (null: computed), hang_s, retry_delay_s
     POST /_emulator/config     change some keys (a partial object); answers the config
     POST /_emulator/reset      back to the start-up config; clears stats and marker counts
-    GET  /_emulator/stats      {"calls", "in_flight", "by_outcome": {...}, "tokens": {...}}
+    GET  /_emulator/stats      {"calls", "in_flight", "abandoned", "by_outcome": {...},
+                               "tokens": {...}}: calls received, held now, given up by
+                               their client while held (timeout / hang / latency)
 
 Run it: `python -m gemini_emulator --host 127.0.0.1 --port 8090 --latency-ms 150`
 (see --help), or in-process for tests: `with BackgroundEmulator(config) as emu: emu.url`.

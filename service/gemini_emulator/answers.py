@@ -1,8 +1,12 @@
 """What the emulated model writes: a deterministic choice among the prompt's candidates.
 
-The candidates whose title and description share the most words with the passage win,
-weighted by the similarity the service gave them. Everything derives from the prompt, so
-the same prompt always gets the same answer.
+The choice is language-neutral: candidates are ranked by the similarity the service sent
+for them in the prompt (the embedding model's cosine similarity), so a Korean passage
+is answered as well as an English one and the whole pipeline's quality on the emulator
+is the retrieval's quality. The emulator does not read the passage for meaning: it
+stands for Gemini's plumbing (JSON, tokens, latency, faults), not for Gemini's judgement.
+Words the passage shares with a candidate only colour the rationale. Everything derives
+from the prompt, so the same prompt always gets the same answer.
 """
 
 from __future__ import annotations
@@ -95,31 +99,39 @@ def _stem(word: str) -> str:
 
 
 def choose(parsed: ParsedPrompt) -> list[dict]:
-    """The matches the emulated model picks: 1..top_k of them, best first."""
+    """The matches the emulated model picks: 1..top_k of them, best first.
+
+    Ranked by the service's similarity. A candidate is kept while its similarity, placed
+    between the lowest and the highest of the prompt's candidates (0..1), reaches
+    KEEP_RATIO, so the scale of the embedding model (MiniLM ~0.3-0.7, E5 ~0.75-0.9) does
+    not matter. Confidence grows with that relative place and the top similarity."""
     if not parsed.candidates:
         return []
     passage_stems = {_stem(w) for w in words(parsed.passage)}
-    scored = []
-    for c in parsed.candidates:
-        title_words, text_words = words(c.title), words(f"{c.title} {c.description}")
-        shared = sorted(w for w in text_words if _stem(w) in passage_stems)
-        title_shared = sum(1 for w in title_words if _stem(w) in passage_stems)
-        overlap = (min(1.0, len(shared) / 6) * 0.6
-                   + (title_shared / len(title_words) if title_words else 0) * 0.4)
-        score = 0.55 * max(0.0, min(1.0, c.similarity)) + 0.45 * overlap
-        scored.append((score, c, shared))
-    scored.sort(key=lambda item: (-item[0], item[1].number))
-    best = scored[0][0]
-    chosen = [item for item in scored if item[0] >= KEEP_RATIO * best][: parsed.top_k]
+    ranked = sorted(parsed.candidates, key=lambda c: (-_clamp(c.similarity), c.number))
+    best, lowest = _clamp(ranked[0].similarity), _clamp(ranked[-1].similarity)
+    spread = best - lowest
     matches = []
-    for score, c, shared in chosen:
-        wobble = (unit(parsed.passage, c.disclosure_id) - 0.5) * 0.04
-        confidence = min(MAX_CONFIDENCE, max(MIN_CONFIDENCE, 0.5 + 0.6 * score + wobble))
+    for c in ranked:
+        relative = (_clamp(c.similarity) - lowest) / spread if spread > 0 else 1.0
+        if relative < KEEP_RATIO or len(matches) == parsed.top_k:
+            break
+        shared = sorted(w for w in words(f"{c.title} {c.description}")
+                        if _stem(w) in passage_stems)
+        wobble = (unit(parsed.passage, c.disclosure_id) - 0.5) * 0.02
+        confidence = 0.55 + 0.33 * relative + 0.1 * best + wobble
         matches.append({"disclosure_id": c.disclosure_id,
-                        "confidence": round(confidence, 2),
+                        "confidence": round(min(MAX_CONFIDENCE,
+                                                max(MIN_CONFIDENCE, confidence)), 2),
                         "rationale": rationale(c, shared)})
-    matches.sort(key=lambda m: -m["confidence"])
+    # confidences follow the ranking (the wobble never reorders it)
+    for earlier, later in zip(matches, matches[1:]):
+        later["confidence"] = min(later["confidence"], earlier["confidence"])
     return matches
+
+
+def _clamp(similarity: float) -> float:
+    return max(0.0, min(1.0, similarity))
 
 
 def rationale(c: PromptCandidate, shared: list[str]) -> str:

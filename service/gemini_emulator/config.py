@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 # Faults the emulator can produce, by rate or by marker (see the package docstring).
 FAULTS: tuple[str, ...] = (
     "400", "429", "500", "503", "timeout", "malformed", "truncated", "empty", "fenced",
-    "invented", "invented_all",
+    "invented", "invented_all", "hang", "not_json",
 )
 # Outcomes that answer with HTTP 200, a body Gemini bills: faulty or not.
 ANSWERED: tuple[str, ...] = ("ok", "malformed", "truncated", "empty", "fenced", "invented",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from gemini_emulator import answers
 from gemini_emulator.config import OUTCOMES, ConfigError, EmulatorConfig
@@ -31,6 +31,11 @@ ERRORS = {
     "503": (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
     "timeout": (504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
+
+
+# what a proxy in front of the API may answer with 200: not JSON, whatever it claims
+NOT_JSON_BODY = ("<html><head><title>Upstream error</title></head><body>The upstream "
+                 "answered with an unexpected page.</body></html>")
 
 
 def error_response(code: int, status: str, message: str, details: list | None = None,
@@ -51,6 +56,7 @@ class EmulatorState:
     tokens: Counter = field(default_factory=Counter)
     calls: int = 0
     in_flight: int = 0
+    abandoned: int = 0  # calls whose client went away before the answer
 
     def __post_init__(self) -> None:
         self.config = self.initial
@@ -62,9 +68,11 @@ class EmulatorState:
         self.outcomes.clear()
         self.tokens.clear()
         self.calls = 0
+        self.abandoned = 0
 
     def stats(self) -> dict:
         return {"calls": self.calls, "in_flight": self.in_flight,
+                "abandoned": self.abandoned,
                 "by_outcome": {o: self.outcomes.get(o, 0) for o in OUTCOMES},
                 "tokens": {t: self.tokens.get(t, 0) for t in ("prompt", "output", "thinking")}}
 
@@ -98,16 +106,23 @@ def _thinking_budget(body: dict) -> int | None:
     return budget if isinstance(budget, int) and budget >= 0 else None
 
 
-async def _until_disconnected(request: Request, limit_s: float) -> None:
-    """Hold the request until the client goes away or `limit_s` passes."""
+async def _until_disconnected(request: Request, limit_s: float | None) -> bool:
+    """Hold the request until the client goes away (True) or `limit_s` passes (False;
+    None: no limit)."""
     async def disconnected():
         while (await request.receive())["type"] != "http.disconnect":
             pass
 
     try:
         await asyncio.wait_for(disconnected(), timeout=limit_s)
+        return True
     except TimeoutError:
-        pass
+        return False
+
+
+async def _sleep_unless_disconnected(request: Request, seconds: float) -> bool:
+    """Wait `seconds` (the configured latency); True when the client left meanwhile."""
+    return await _until_disconnected(request, seconds)
 
 
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
@@ -179,14 +194,18 @@ async def generate(state: EmulatorState, model: str, request: Request) -> JSONRe
         return error_response(400, "INVALID_ARGUMENT", f"Invalid request: {exc}")
 
     state.outcomes[fault or "ok"] += 1
-    if fault == "timeout":
-        await _until_disconnected(request, config.hang_s)
+    if fault in ("timeout", "hang"):
+        if await _until_disconnected(request, config.hang_s if fault == "timeout" else None):
+            state.abandoned += 1
         return error_response(*ERRORS["timeout"])
 
     delay_ms = config.latency_ms + (state.plan.rng.uniform(0, config.jitter_ms)
                                     if config.jitter_ms else 0.0)
-    if delay_ms:
-        await asyncio.sleep(delay_ms / 1000)
+    if delay_ms and await _sleep_unless_disconnected(request, delay_ms / 1000):
+        state.abandoned += 1
+        return error_response(*ERRORS["timeout"])  # nobody reads it
+    if fault == "not_json":
+        return Response(NOT_JSON_BODY, status_code=200, media_type="application/json")
 
     if fault in ERRORS:
         code, status, message = ERRORS[fault]

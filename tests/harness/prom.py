@@ -38,8 +38,9 @@ def _binary(*names: str) -> str:
 
 def local_config(targets: Sequence[str], rule_files: Sequence[Path], self_address: str,
                  alertmanager: str | None, scrape_interval: str,
-                 evaluation_interval: str) -> dict:
-    """prometheus/prometheus.yml, pointed at this machine."""
+                 evaluation_interval: str, file_sd: Path | None = None) -> dict:
+    """prometheus/prometheus.yml, pointed at this machine: the service's targets listed,
+    or read from `file_sd` (Prometheus's file-based discovery) when given."""
     config = yaml.safe_load(PROMETHEUS_YML.read_text())
     config["global"].update(scrape_interval=scrape_interval,
                             evaluation_interval=evaluation_interval)
@@ -52,7 +53,10 @@ def local_config(targets: Sequence[str], rule_files: Sequence[Path], self_addres
     service = jobs[SCRAPE_JOB]
     for key in [k for k in service if k.endswith("_sd_configs")]:
         del service[key]
-    service["static_configs"] = [{"targets": list(targets)}]
+    if file_sd:
+        service["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "1s"}]
+    else:
+        service["static_configs"] = [{"targets": list(targets)}]
     if "prometheus" in jobs:
         jobs["prometheus"]["static_configs"] = [{"targets": [self_address]}]
     return config
@@ -114,7 +118,7 @@ class PromHandle:
 
 def start_prometheus(work_dir: Path, targets: list[str], rule_files: Sequence[Path] = (),
                      alertmanager_url: str | None = None, scrape_interval: str = "1s",
-                     evaluation_interval: str = "1s") -> PromHandle:
+                     evaluation_interval: str = "1s", file_sd: Path | None = None) -> PromHandle:
     port = free_port()
     address = f"127.0.0.1:{port}"
     directory = Path(work_dir) / f"prometheus-{port}"
@@ -122,7 +126,7 @@ def start_prometheus(work_dir: Path, targets: list[str], rule_files: Sequence[Pa
     config_path = directory / "prometheus.yml"
     config = local_config(targets, rule_files, address,
                           _address(alertmanager_url) if alertmanager_url else None,
-                          scrape_interval, evaluation_interval)
+                          scrape_interval, evaluation_interval, file_sd)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     process = Process("prometheus", [
         _binary("prometheus"), f"--config.file={config_path}",

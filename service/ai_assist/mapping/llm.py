@@ -1,18 +1,41 @@
 """The LLM stage: Gemini chooses among the vector-search candidates and explains why.
 
-One `map()` call is the stage: up to 1 + llm_max_retries generateContent calls through
-google-genai's async client, each bounded by llm_timeout_s, with exponential backoff and
-jitter between them (longer when Gemini says when to come back). Retried: 429, 5xx,
-timeouts, connection errors, empty answers and JSON that cannot be parsed or repaired;
-other 4xx are not. The answer is validated against the candidates (no invented ids).
-When it gives up it raises an ai_assist.errors class whose `.reason` names the
-fallback; the pipeline counts that and answers from the fallback.
+One `map()` call is the stage, and it spends from the request's deadline
+(AI_ASSIST_REQUEST_DEADLINE_S, counted from the request's arrival): up to
+1 + llm_max_retries generateContent calls through google-genai's async client, each
+bounded by min(llm_timeout_s, time left), with exponential backoff and jitter between
+them (at least what Gemini asks for in RetryInfo / Retry-After). A retry starts only if
+its backoff leaves MIN_USEFUL_CALL_S for the call. When the deadline cuts a call short,
+or leaves no time for the first call or for a retry that the attempt count still allowed
+(a 429 asking for longer than is left included), the stage gives up with reason
+deadline_exceeded; when the attempts run out first, the reason is the last failure's.
+The retry loop is tenacity's AsyncRetrying (stop after N attempts or at the deadline,
+the wait below, retry on the result); its wait is our own function because it
+multiplies the backoff by a jitter factor and honours the server's hint, which
+tenacity's wait_exponential_jitter does not.
 
-Telemetry recorded here: gemini_api_calls_total per attempt, gemini_api_retries_total,
+Before each call: the circuit breaker (mapping/breaker.py) may refuse it (reason
+circuit_open, no call made), and the call waits for one of llm_max_concurrency slots,
+no longer than the deadline allows (reason overloaded when none frees in time).
+
+Retried: 429, 5xx, timeouts, connection errors, anything else the client library raises
+(unexpected_error: a 200 whose body is not JSON, a response its models reject), empty
+answers, unparseable JSON (invalid_json), answers cut off at max_output_tokens that
+repair cannot save (truncated), and JSON that names no candidate (no_valid_match). Other
+4xx are not. The answer is validated against the candidates (no invented ids). When it
+gives up it raises an ai_assist.errors class whose `.reason` names the fallback; the
+pipeline counts that and answers from the fallback. Nothing else leaves `map()`: any
+other exception becomes a GeminiAPIError with reason unexpected_error. Cancellation (the
+client went away) propagates: no further call or retry starts.
+
+Telemetry recorded here: gemini_api_calls_total per call made, gemini_api_retries_total,
 gemini_tokens_used_total (input / output / thinking) for every answer with usage,
 gemini_tokens_wasted_total for answers thrown away, esg_mapping_json_parse_total once per
-answer, and esg_mapping_duration_seconds for stage="llm" (all attempts and waits) and
-stage="json_parsing" (each parse + validation). Spans: "llm" > "chat {model}" per attempt
+answer that had text (failed only when no JSON could be recovered: an answer that parsed
+but names no candidate counts as parsed), gemini_api_in_flight and
+gemini_api_concurrency_wait_seconds around the concurrency bound, and
+esg_mapping_duration_seconds for stage="llm" (all attempts and waits) and
+stage="json_parsing" (each parse + validation). Spans: "llm" > "chat {model}" per call
 (OTel GenAI attributes) and "json_parsing" per answer. The passage is never logged.
 """
 
@@ -35,23 +58,31 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
 from ai_assist.config import Settings
 from ai_assist.errors import (
-    GeminiAPIError, GeminiRateLimitError, GeminiTimeoutError, InvalidLLMResponseError,
-    TokenLimitExceededError,
+    DeadlineExceededError, GeminiAPIError, GeminiCircuitOpenError, GeminiRateLimitError,
+    GeminiTimeoutError, InvalidLLMResponseError, LLMOverloadedError, TokenLimitExceededError,
 )
+from ai_assist.mapping.breaker import CircuitBreaker
 from ai_assist.mapping.json_repair import parse_llm_json
 from ai_assist.mapping.prompt import build_prompt, response_schema
 from ai_assist.mapping.types import Candidate, LLMResult, Match
 from ai_assist.telemetry.logging import get_logger
-from ai_assist.telemetry.metrics import Metrics
+from ai_assist.telemetry.metrics import WASTE_REASONS, Metrics
 from ai_assist.telemetry.tracing import trace_exemplar
 
 TEMPERATURE = 0.1
 JITTER = 0.5               # a retry waits backoff * 2^(n-1) * (1 + U(0, JITTER))
 MAX_RETRY_DELAY_S = 30.0   # no wait (hinted or not) is longer than this
 CLIENT_TIMEOUT_MARGIN_S = 1.0  # the HTTP client's own timeout, behind asyncio's
+MIN_USEFUL_CALL_S = 0.5    # no call (first or retry) starts with less time left than this
+DEADLINE_GRACE_S = 0.25    # the stage's own guard fires this long after the deadline
+# A call that the request deadline cut short is evidence against Gemini (a breaker
+# failure) only when it had this long, or its whole llm_timeout_s: under load, calls that
+# were left a second after queueing time out for our reasons, not Gemini's.
+BREAKER_TIMEOUT_EVIDENCE_S = 5.0
 MAX_RATIONALE_CHARS = 500
 # Gemini 2.5 counts thinking tokens against max_output_tokens: on the models that think
 # by default, cap thinking (at most half the limit) so the answer keeps room.
@@ -68,11 +99,19 @@ _RETRY_DELAY = re.compile(r"\s*(\d+(?:\.\d+)?)s\s*")   # RetryInfo.retryDelay, "
 _SECONDS = re.compile(r"\s*\d+(?:\.\d+)?\s*")           # Retry-After in seconds
 
 
+# Failures that end the stage at once: retrying cannot help (a 4xx is our fault; the
+# others mean no call was made or the deadline is spent).
+NOT_RETRIED = frozenset({"client_error", "deadline_exceeded", "circuit_open", "overloaded"})
+# Call outcomes that say Gemini is unwell (the circuit breaker counts them).
+BREAKER_FAILURES = frozenset({"rate_limited", "server_error", "timeout", "connection_error",
+                              "unexpected_error"})
+
+
 @dataclass
 class Attempt:
-    """What one generateContent call gave."""
-    outcome: str                     # gemini_api_calls_total's outcome label
-    failure: str | None = None       # a RETRY_REASONS value, "client_error", or None
+    """What one attempt gave: a generateContent call, or the reason none was made."""
+    outcome: str | None              # gemini_api_calls_total's outcome; None: no call made
+    failure: str | None = None       # a RETRY_REASONS or FALLBACK_REASONS value, or None
     error: BaseException | None = None
     code: int | None = None
     retry_hint_s: float | None = None
@@ -89,7 +128,7 @@ class Attempt:
 
     @property
     def retryable(self) -> bool:
-        return self.failure not in (None, "client_error")
+        return self.failure is not None and self.failure not in NOT_RETRIED
 
 
 def _describe(error: BaseException | None) -> str | None:
@@ -206,6 +245,9 @@ class GeminiMapper:
             "server.port": server.port or (443 if server.scheme == "https" else 80),
         }
         self._random = random.Random()
+        self.breaker = CircuitBreaker(settings.circuit_failure_threshold,
+                                      settings.circuit_cooldown_s, metrics)
+        self._slots = asyncio.Semaphore(settings.llm_max_concurrency)
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()
@@ -219,57 +261,107 @@ class GeminiMapper:
             response_mime_type="application/json",
             response_schema=response_schema([c.disclosure_id for c in candidates], top_k),
             thinking_config=self._thinking,
+            # no tools, so nothing to call automatically; also keeps google-genai from
+            # logging "AFC is enabled" at INFO on every call
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
 
     async def map(self, text: str, candidates: list[Candidate], frameworks,
-                  top_k: int) -> LLMResult:
+                  top_k: int, deadline: float | None = None) -> LLMResult:
+        """The stage. `deadline` is the request's, on time.monotonic(); by default
+        request_deadline_s from now."""
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.request_deadline_s
         started = time.perf_counter()
         with tracer.start_as_current_span("llm") as span:
             span.set_attribute("gen_ai.request.model", self.model)
             span.set_attribute("esg.candidates", len(candidates))
             try:
-                result = await self._map(text, candidates, tuple(frameworks), top_k)
+                # a guard behind the per-call bounds: nothing here outlives the deadline
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())
+                                           + DEADLINE_GRACE_S):
+                    result = await self._map(text, candidates, tuple(frameworks), top_k,
+                                             deadline)
                 span.set_attribute("esg.llm.attempts", result.attempts)
                 span.set_attribute("esg.llm.parse_result", result.parse_result)
                 return result
             except GeminiAPIError as error:
-                span.set_attribute("error.type", error.error_type)
-                span.set_attribute("esg.fallback_reason", error.reason)
+                self._mark(span, error)
                 raise
+            except TimeoutError as exc:
+                error = DeadlineExceededError(
+                    f"Gemini {self.model}: the request deadline passed inside the LLM stage")
+                error.__cause__ = exc
+                self._mark(span, error)
+                raise error from exc
+            except Exception as exc:  # never let the client library's surprises out
+                error = GeminiAPIError(f"Gemini {self.model}: unexpected "
+                                       f"{type(exc).__name__}: {_describe(exc)}",
+                                       reason="unexpected_error")
+                self._mark(span, error)
+                raise error from exc
             finally:
                 self.metrics.stage_duration.labels("llm").observe(
                     time.perf_counter() - started, exemplar=trace_exemplar())
 
-    async def _map(self, text, candidates, frameworks, top_k) -> LLMResult:
+    @staticmethod
+    def _mark(span, error: GeminiAPIError) -> None:
+        span.set_attribute("error.type", error.error_type)
+        span.set_attribute("esg.fallback_reason", error.reason)
+
+    async def _map(self, text, candidates, frameworks, top_k, deadline: float) -> LLMResult:
         if not candidates:
             return LLMResult(matches=[], attempts=0)
         prompt = build_prompt(text, candidates, frameworks, top_k)
         config = self.generation_config(candidates, top_k)
-        totals = [0, 0, 0]
-        last: Attempt | None = None
-        for number in range(1, self.settings.llm_max_retries + 2):
-            if last is not None:
-                delay = self._delay(number - 1, last.retry_hint_s)
-                self.metrics.gemini_retries.labels(last.failure).inc()
-                trace.get_current_span().add_event("retry", {
-                    "attempt": number, "reason": last.failure, "delay_s": round(delay, 3)})
-                await asyncio.sleep(delay)
-            last = await self._attempt(prompt, config, candidates, top_k, number)
-            totals[0] += last.input_tokens
-            totals[1] += last.output_tokens
-            totals[2] += last.thinking_tokens
-            if last.failure is None:
-                return LLMResult(matches=last.matches or [], input_tokens=totals[0],
-                                 output_tokens=totals[1], thinking_tokens=totals[2],
-                                 attempts=number, parse_result=last.parse_result)
-            will_retry = last.retryable and number <= self.settings.llm_max_retries
-            log.warning("gemini_attempt_failed", model=self.model, attempt=number,
-                        outcome=last.outcome, reason=last.failure, status_code=last.code,
-                        will_retry=will_retry,
-                        error_message=_describe(last.error))
-            if not will_retry:
-                break
-        raise self._give_up(last, number)
+        attempts: list[Attempt] = []
+
+        async def attempt() -> Attempt:
+            number = len(attempts) + 1
+            done = await self._attempt(prompt, config, candidates, top_k, number, deadline)
+            attempts.append(done)
+            return done
+
+        def before_retry(state: RetryCallState) -> None:
+            last = state.outcome.result()
+            self.metrics.gemini_retries.labels(last.failure).inc()
+            self._log_failure(last, state.attempt_number, will_retry=True)
+            trace.get_current_span().add_event("retry", {
+                "attempt": state.attempt_number + 1, "reason": last.failure,
+                "delay_s": round(state.upcoming_sleep, 3)})
+
+        def deadline_stop(state: RetryCallState) -> bool:
+            """No retry whose backoff leaves less than a useful call's time."""
+            return deadline - time.monotonic() - state.upcoming_sleep < MIN_USEFUL_CALL_S
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.llm_max_retries + 1) | deadline_stop,
+            wait=lambda state: self._delay(state.attempt_number,
+                                           state.outcome.result().retry_hint_s),
+            retry=retry_if_result(lambda done: done.retryable),
+            before_sleep=before_retry,
+            retry_error_callback=lambda state: state.outcome.result(),
+            sleep=asyncio.sleep,
+        )
+        last = await retrying(attempt)
+        calls = sum(1 for a in attempts if a.outcome is not None)
+        if last.failure is None:
+            return LLMResult(matches=last.matches or [],
+                             input_tokens=sum(a.input_tokens for a in attempts),
+                             output_tokens=sum(a.output_tokens for a in attempts),
+                             thinking_tokens=sum(a.thinking_tokens for a in attempts),
+                             attempts=calls, parse_result=last.parse_result)
+        self._log_failure(last, len(attempts), will_retry=False)
+        if last.retryable and len(attempts) <= self.settings.llm_max_retries:
+            # retries were left, but not the time for one: the deadline ended the stage
+            last.failure = "deadline_exceeded"
+        raise self._give_up(last, calls)
+
+    def _log_failure(self, attempt: Attempt, number: int, will_retry: bool) -> None:
+        log.warning("gemini_attempt_failed", model=self.model, attempt=number,
+                    outcome=attempt.outcome or "not_called", reason=attempt.failure,
+                    status_code=attempt.code, will_retry=will_retry,
+                    error_message=_describe(attempt.error))
 
     def _delay(self, retry: int, hint_s: float | None) -> float:
         delay = self.settings.llm_backoff_s * 2 ** (retry - 1)
@@ -278,22 +370,39 @@ class GeminiMapper:
             delay = max(delay, hint_s)
         return min(delay, MAX_RETRY_DELAY_S)
 
-    def _give_up(self, last: Attempt, attempts: int) -> GeminiAPIError:
-        what = f"Gemini {self.model} failed after {attempts} attempt(s): "
+    def _give_up(self, last: Attempt, calls: int) -> GeminiAPIError:
+        what = f"Gemini {self.model}, {calls} call(s): "
         reason = last.failure
         if reason == "rate_limited":
             error: GeminiAPIError = GeminiRateLimitError(what + "rate limited (429)", last.code)
         elif reason == "timeout":
             error = GeminiTimeoutError(
                 what + f"no answer within {self.settings.llm_timeout_s:g} s")
-        elif reason in ("server_error", "connection_error", "client_error"):
-            error = GeminiAPIError(what + f"{reason} ({last.error})", last.code, reason=reason)
-        elif last.truncated:
+        elif reason == "deadline_exceeded":
+            error = DeadlineExceededError(
+                what + f"the request deadline ({self.settings.request_deadline_s:g} s) "
+                       f"ran out ({_describe(last.error)})")
+        elif reason == "circuit_open":
+            error = GeminiCircuitOpenError(
+                what + f"circuit breaker open after {self.breaker.threshold} consecutive "
+                       "failed calls; Gemini not called")
+        elif reason == "overloaded":
+            error = LLMOverloadedError(
+                what + f"all {self.settings.llm_max_concurrency} Gemini slots stayed busy "
+                       "until the request deadline")
+        elif reason in ("server_error", "connection_error", "client_error",
+                        "unexpected_error"):
+            error = GeminiAPIError(what + f"{reason} ({_describe(last.error)})", last.code,
+                                   reason=reason)
+        elif reason == "truncated":
             error = TokenLimitExceededError(
                 what + f"the answer was cut off at max_output_tokens="
                        f"{self.settings.llm_max_output_tokens} and could not be repaired")
         elif reason == "empty_answer":
             error = InvalidLLMResponseError(what + "empty answer", reason="empty_answer")
+        elif reason == "no_valid_match":
+            error = InvalidLLMResponseError(what + "the answer names none of the candidates",
+                                            reason="no_valid_match")
         else:
             error = InvalidLLMResponseError(what + "no usable JSON in the answer "
                                                    f"({last.error})", reason="invalid_json")
@@ -303,35 +412,75 @@ class GeminiMapper:
 
     # -- one attempt --------------------------------------------------------------
     async def _attempt(self, prompt: str, config: types.GenerateContentConfig,
-                       candidates: list[Candidate], top_k: int, number: int) -> Attempt:
-        response, attempt = await self._call(prompt, config, number)
+                       candidates: list[Candidate], top_k: int, number: int,
+                       deadline: float) -> Attempt:
+        left = deadline - time.monotonic()
+        if left < MIN_USEFUL_CALL_S:
+            return Attempt(outcome=None, failure="deadline_exceeded", error=TimeoutError(
+                f"{max(0.0, left):.2f} s left before the deadline: no call started"))
+        if self.breaker.refuses():
+            return Attempt(outcome=None, failure="circuit_open")
+        if not await self._take_slot(deadline):
+            return Attempt(outcome=None, failure="overloaded")
+        try:
+            ticket = self.breaker.acquire()
+            if ticket is None:  # opened while this call waited for its slot
+                return Attempt(outcome=None, failure="circuit_open")
+            response, attempt = await self._call(prompt, config, number, deadline, ticket)
+        finally:
+            self._slots.release()
         if response is None:
             return attempt
         text = answer_text(response)
         with self._parsing() as span:
-            if not text:
-                attempt.failure = "empty_answer"
-                attempt.error = ValueError("the answer has no text "
-                                           f"(finish reason {self._finish(response)})")
-            else:
-                try:
-                    obj, attempt.parse_result = parse_llm_json(text)
-                    attempt.matches = validate_matches(obj, candidates, top_k)
-                    if not attempt.matches:
-                        raise ValueError("no match names one of the candidates")
-                except ValueError as exc:
-                    attempt.failure, attempt.error = "invalid_json", exc
-            result = "failed" if attempt.failure else attempt.parse_result
-            self.metrics.json_parse.labels(result).inc()
-            span.set_attribute("esg.json_parse.result", result)
+            result = self._judge(attempt, text, candidates, top_k, response)
+            if result is not None:
+                self.metrics.json_parse.labels(result).inc()
+                span.set_attribute("esg.json_parse.result", result)
             if attempt.failure:
                 span.set_attribute("error.type", attempt.failure)
                 span.set_status(Status(StatusCode.ERROR, str(attempt.error)[:200]))
             else:
                 span.set_attribute("esg.matches", len(attempt.matches or []))
-        if attempt.failure and attempt.billed_tokens:
+        if attempt.failure in WASTE_REASONS and attempt.billed_tokens:
             self.metrics.wasted_tokens.labels(attempt.failure).inc(attempt.billed_tokens)
         return attempt
+
+    def _judge(self, attempt: Attempt, text: str, candidates: list[Candidate], top_k: int,
+               response: types.GenerateContentResponse) -> str | None:
+        """Parse and validate the answer into `attempt`; the json_parse result to count."""
+        if not text:
+            attempt.failure = "truncated" if attempt.truncated else "empty_answer"
+            attempt.error = ValueError("the answer has no text "
+                                       f"(finish reason {self._finish(response)})")
+            return "failed"
+        try:
+            obj, attempt.parse_result = parse_llm_json(text)
+        except ValueError as exc:
+            attempt.failure = "truncated" if attempt.truncated else "invalid_json"
+            attempt.error = exc
+            return "failed"
+        attempt.matches = validate_matches(obj, candidates, top_k)
+        if not attempt.matches:
+            # the JSON parsed: counted as parsed; the answer is still unusable
+            attempt.failure = "truncated" if attempt.truncated else "no_valid_match"
+            attempt.error = ValueError("no match names one of the candidates"
+                                       + (" (cut off at max_output_tokens)"
+                                          if attempt.truncated else ""))
+        return attempt.parse_result
+
+    async def _take_slot(self, deadline: float) -> bool:
+        """One of llm_max_concurrency call slots, waiting no longer than leaves a useful
+        call's time before the deadline."""
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - started - MIN_USEFUL_CALL_S)):
+                await self._slots.acquire()
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.metrics.gemini_wait.observe(time.monotonic() - started)
 
     @contextmanager
     def _parsing(self):
@@ -352,22 +501,28 @@ class GeminiMapper:
             return f"BLOCKED_{response.prompt_feedback.block_reason}"
         return "UNSPECIFIED"
 
-    async def _call(self, prompt: str, config: types.GenerateContentConfig, number: int
+    async def _call(self, prompt: str, config: types.GenerateContentConfig, number: int,
+                    deadline: float, probe: bool
                     ) -> tuple[types.GenerateContentResponse | None, Attempt]:
-        """One generateContent call in its "chat {model}" span."""
+        """One generateContent call in its "chat {model}" span, bounded by
+        min(llm_timeout_s, time left); its outcome goes to the circuit breaker."""
+        timeout = min(self.settings.llm_timeout_s, max(0.0, deadline - time.monotonic()))
+        cut_by_deadline = timeout < self.settings.llm_timeout_s
         with tracer.start_as_current_span(f"chat {self.model}", kind=SpanKind.CLIENT,
                                           attributes={**self._span_attributes,
                                                       "esg.llm.attempt": number},
                                           record_exception=False) as span:
             response, attempt = None, None
+            self.metrics.gemini_in_flight.inc()
             try:
                 response = await asyncio.wait_for(
                     self.client.aio.models.generate_content(
                         model=self.model, contents=prompt, config=config),
-                    timeout=self.settings.llm_timeout_s)
+                    timeout=timeout)
                 attempt = Attempt(outcome="ok")
             except TimeoutError as exc:  # asyncio's, or the HTTP client's own
-                attempt = Attempt(outcome="timeout", failure="timeout", error=exc)
+                attempt = Attempt(outcome="timeout", error=exc, failure=(
+                    "deadline_exceeded" if cut_by_deadline else "timeout"))
             except genai_errors.APIError as exc:
                 outcome = classify_api_error(exc.code)
                 attempt = Attempt(outcome=outcome, failure=outcome, error=exc, code=exc.code,
@@ -375,6 +530,25 @@ class GeminiMapper:
             except _CONNECTION_ERRORS as exc:
                 attempt = Attempt(outcome="connection_error", failure="connection_error",
                                   error=exc)
+            except asyncio.CancelledError:  # the client went away: no verdict on Gemini
+                self.metrics.gemini_calls.labels("cancelled", self.model).inc()
+                self.breaker.released(probe)
+                span.set_attribute("error.type", "cancelled")
+                raise
+            except Exception as exc:  # what the client library raised: a 200 that is not
+                # JSON (JSONDecodeError), a body its models reject (ValidationError), ...
+                attempt = Attempt(outcome="unexpected_error", failure="unexpected_error",
+                                  error=exc)
+            finally:
+                self.metrics.gemini_in_flight.dec()
+            weak = (attempt.outcome == "timeout" and cut_by_deadline
+                    and timeout < BREAKER_TIMEOUT_EVIDENCE_S)
+            if attempt.outcome == "ok":
+                self.breaker.succeeded(probe)
+            elif attempt.outcome in BREAKER_FAILURES and not weak:
+                self.breaker.failed(probe)
+            else:
+                self.breaker.released(probe)
             self.metrics.gemini_calls.labels(attempt.outcome, self.model).inc()
             if attempt.error is not None:
                 span.record_exception(attempt.error)

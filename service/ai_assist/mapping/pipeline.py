@@ -2,10 +2,13 @@
 
 Each stage is a span, a `stage` value of esg_mapping_duration_seconds and a set of log
 fields. LLM failures degrade to the embedding-only fallback; everything is counted.
+The request's deadline (time.monotonic(), set when it arrived) bounds the LLM stage;
+cancelling `run` (the client went away) stops the work and counts no fallback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -78,7 +81,10 @@ class Pipeline:
                   should_alert=error.should_alert, error_message=str(error),
                   exc_info=error)
 
-    async def run(self, text: str, frameworks: tuple[str, ...], top_k: int) -> MappingResult:
+    async def run(self, text: str, frameworks: tuple[str, ...], top_k: int,
+                  deadline: float | None = None) -> MappingResult:
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.request_deadline_s
         fingerprint = text_fingerprint(text)
         self._note_duplicate(fingerprint["text_sha256"])
         for framework in frameworks:
@@ -95,7 +101,7 @@ class Pipeline:
         if candidates:
             self.metrics.similarity.observe(candidates[0].similarity)
 
-        result = await self._choose(text, candidates, frameworks, top_k)
+        result = await self._choose(text, candidates, frameworks, top_k, deadline)
         self._count_answer(result)
         log.info("esg_mapping_completed", matches=len(result.matches),
                  average_confidence=result.average_confidence,
@@ -103,11 +109,17 @@ class Pipeline:
                  top_similarity=round(candidates[0].similarity, 4) if candidates else None)
         return result
 
-    async def _choose(self, text, candidates, frameworks, top_k) -> MappingResult:
+    async def _choose(self, text, candidates, frameworks, top_k, deadline) -> MappingResult:
         if self.mapper is None:
             return self._fallback(candidates, top_k, "llm_disabled")
         try:
-            answer = await self.mapper.map(text, candidates, frameworks, top_k)
+            try:
+                answer = await self.mapper.map(text, candidates, frameworks, top_k, deadline)
+            except (GeminiAPIError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # the mapper converts these; never a 500 from here
+                raise GeminiAPIError(f"LLM stage: unexpected {type(exc).__name__}: {exc}",
+                                     reason="unexpected_error") from exc
         except GeminiAPIError as error:
             self.record_error(error)
             if not self.settings.fallback_enabled:

@@ -1,23 +1,42 @@
 """The vector-search stage: the disclosure catalogue in an embedded, persistent ChromaDB.
 
 The index is built at start-up and reused across restarts while the catalogue and the
-embedding model are unchanged (a fingerprint of both is kept in the collection's metadata).
+embedding model and its backend are unchanged (a fingerprint of them is kept in the
+collection's metadata).
+It is derived data: when its files are damaged (a truncated or overwritten SQLite file, a
+broken segment), open_index logs one warning naming the problem, removes ChromaDB's files
+from the directory and builds the index again from the catalogue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
+import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from ai_assist.errors import VectorStoreError
+from ai_assist.mapping import prebuilt
 from ai_assist.mapping.catalogue import Disclosure, catalogue_fingerprint
 from ai_assist.mapping.embedding import EmbeddingModel
 from ai_assist.mapping.types import Candidate
+from ai_assist.telemetry.logging import get_logger
 
 COLLECTION = "esg-disclosures"
+# What ChromaDB and SQLite say about damaged files. Anything else (a locked database, a
+# permission or a full disk) is not damage: the start fails and names it, nothing is wiped.
+_DAMAGE = re.compile(r"malformed|not a database|no such table|no such column|corrupt|"
+                     r"damaged|hnsw|segment|unexpected end|checksum", re.IGNORECASE)
+# ChromaDB's own files in its directory: the SQLite file (with its journals) and one
+# directory per segment, named by UUID. Nothing else in the directory is touched.
+_CHROMA_FILE = re.compile(r"^chroma\.sqlite3(-wal|-shm|-journal)?$")
+_SEGMENT_DIR = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+log = get_logger("ai_assist.vector_store")
 
 
 class VectorStore:
@@ -32,11 +51,13 @@ class VectorStore:
         self._collection = None
         self._by_id: dict[str, Disclosure] = {}
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chroma")
+        self._path = path
         self.rebuilt = False
+        self.repaired = False  # rebuilt because the files were damaged
 
     def build(self, disclosures: tuple[Disclosure, ...], model: EmbeddingModel) -> None:
         """Index the catalogue, or reuse the persisted index when nothing changed."""
-        fingerprint = catalogue_fingerprint(disclosures, model.name)
+        fingerprint = catalogue_fingerprint(disclosures, model.identity)  # backend too
         self._by_id = {d.id: d for d in disclosures}
         try:
             existing = self._client.get_collection(COLLECTION)
@@ -51,7 +72,9 @@ class VectorStore:
             self._client.delete_collection(COLLECTION)
         collection = self._client.create_collection(
             COLLECTION, metadata={"hnsw:space": "cosine", "fingerprint": fingerprint})
-        vectors = model.encode([d.document for d in disclosures], kind="passage")
+        vectors = prebuilt.load(disclosures, model)  # the bundled model's, when fresh
+        if vectors is None:
+            vectors = model.encode([d.document for d in disclosures], kind="passage")
         collection.add(ids=[d.id for d in disclosures], embeddings=vectors.tolist(),
                        documents=[d.document for d in disclosures],
                        metadatas=[d.to_metadata() for d in disclosures])
@@ -98,5 +121,79 @@ class VectorStore:
             raise VectorStoreError(f"vector search failed: {exc}") from exc
         return found[: max(limit, len(frameworks))]
 
+    def verify(self, expected: int) -> None:
+        """Read the index back: its size, and one nearest-neighbour query."""
+        count = self.count()
+        if count != expected:
+            raise VectorStoreError(f"index damaged: it holds {count} of {expected} "
+                                   f"disclosures after the build")
+        probe = self._collection.get(limit=1, include=["embeddings"])
+        self._collection.query(query_embeddings=[list(probe["embeddings"][0])], n_results=1,
+                               include=["distances"])
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _forget_client(path: str) -> None:
+    """ChromaDB keeps one client system per path for the whole process, and keeps a
+    broken one after a failed open: drop it, so the next open starts afresh."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        same = [key for key in list(SharedSystemClient._identifier_to_system)
+                if os.path.realpath(key) == os.path.realpath(path)]
+        for key in same:
+            SharedSystemClient._identifier_to_refcount.pop(key, None)
+            system = SharedSystemClient._identifier_to_system.pop(key, None)
+            if system is not None:
+                system.stop()
+    except Exception:  # private API moved, or stopping a broken system failed
+        pass
+
+
+def _is_damage(exc: BaseException) -> bool:
+    if type(exc).__name__ == "PanicException":  # the Rust core gave up on the files
+        return True
+    return bool(_DAMAGE.search(f"{exc} {exc.__cause__ or ''}"))
+
+
+def _remove_chroma_files(path: str) -> list[str]:
+    removed = []
+    for entry in sorted(Path(path).iterdir()):
+        if entry.is_file() and _CHROMA_FILE.match(entry.name):
+            entry.unlink()
+        elif entry.is_dir() and _SEGMENT_DIR.match(entry.name):
+            shutil.rmtree(entry)
+        else:
+            continue
+        removed.append(entry.name)
+    return removed
+
+
+def open_index(path: str, disclosures: tuple[Disclosure, ...],
+               model: EmbeddingModel) -> VectorStore:
+    """The index at `path`, reused or built; rebuilt from the catalogue when damaged."""
+    store = None
+    try:
+        store = VectorStore(path)
+        store.build(disclosures, model)
+        store.verify(len(disclosures))
+        return store
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
+        if not _is_damage(exc):
+            raise
+        problem = f"{type(exc).__name__}: {exc}"[:500]
+    if store is not None:
+        store.close()
+    _forget_client(path)
+    removed = _remove_chroma_files(path) if os.path.isdir(path) else []
+    log.warning("vector_index_damaged", path=path, problem=problem, removed=removed,
+                action="rebuilding the index from the catalogue")
+    store = VectorStore(path)
+    store.build(disclosures, model)
+    store.verify(len(disclosures))
+    store.repaired = True
+    return store

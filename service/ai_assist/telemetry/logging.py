@@ -8,7 +8,9 @@ company_id / user_id. The submitted text is never logged: only its length and ha
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
+import os
 import sys
 
 import structlog
@@ -87,8 +89,26 @@ def configure_logging(level: str, fmt: str, environment: str, version: str,
         logging.getLogger(name).propagate = True
     # The request middleware logs every request; uvicorn's access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "urllib3"):
+    # Python warnings (libraries' deprecations) become events of the logger py.warnings,
+    # not raw text on stderr.
+    logging.captureWarnings(True)
+    silence_progress_bars()
+    # google_genai: its "AFC is enabled" INFO line came with every Gemini call.
+    for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "urllib3",
+                  "google_genai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def silence_progress_bars() -> None:
+    """Every line on stdout and stderr is a JSON event: no progress bars. transformers and
+    huggingface_hub draw theirs with tqdm (the "Loading weights" bar of every start); the
+    variables cover libraries imported later, the calls those already imported."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    if "huggingface_hub" in sys.modules:
+        importlib.import_module("huggingface_hub.utils").disable_progress_bars()
+    if "transformers" in sys.modules:
+        importlib.import_module("transformers.utils.logging").disable_progress_bar()
 
 
 def get_logger(name: str = "ai_assist"):

@@ -23,33 +23,43 @@ from prometheus_client import (
 from ai_assist.frameworks import FRAMEWORKS
 
 # --- closed label sets -------------------------------------------------------------
-REQUEST_STATUSES = ("success", "fallback", "error", "rejected")
-ANSWERED_STATUSES = ("success", "fallback", "error")  # reached the pipeline
+# cancelled: the client went away before its answer; the work was cancelled, nobody
+# was answered, so it is not among ANSWERED_STATUSES.
+REQUEST_STATUSES = ("success", "fallback", "error", "rejected", "cancelled")
+ANSWERED_STATUSES = ("success", "fallback", "error")  # reached the pipeline and answered
 STAGES = ("embedding", "vector_search", "llm", "json_parsing")
 REJECT_REASONS = (
     "empty_text", "text_too_long", "unknown_framework", "top_k_out_of_range",
     "invalid_json", "invalid_request", "unsupported_media_type", "body_too_large",
     "rate_limited",
+    # the body decodes to JSON nested deeper than the limit, holds a number literal longer
+    # than the limit, or a string that is not valid Unicode (a lone surrogate escape)
+    "json_too_deep", "number_too_large", "invalid_unicode",
+    "unauthorized",  # API keys are configured and the request carries no valid one
 )
 MATCH_RESULTS = ("matched", "unmatched")
 JSON_PARSE_RESULTS = ("valid", "repaired", "failed")
 FALLBACK_REASONS = (
     "llm_disabled", "rate_limited", "server_error", "timeout", "connection_error",
-    "client_error", "invalid_json", "empty_answer",
+    "client_error", "invalid_json", "empty_answer", "truncated", "no_valid_match",
+    "unexpected_error", "deadline_exceeded", "circuit_open", "overloaded",
 )
 TOKEN_TYPES = ("input", "output", "thinking")
 GEMINI_OUTCOMES = (
     "ok", "rate_limited", "server_error", "client_error", "timeout", "connection_error",
+    "unexpected_error", "cancelled",
 )
 RETRY_REASONS = (
     "rate_limited", "server_error", "timeout", "connection_error", "invalid_json",
-    "empty_answer",
+    "empty_answer", "truncated", "no_valid_match", "unexpected_error",
 )
-WASTE_REASONS = ("invalid_json", "empty_answer")
+WASTE_REASONS = ("invalid_json", "empty_answer", "truncated", "no_valid_match")
+CIRCUIT_STATES = ("closed", "half_open", "open")  # gauge values 0, 1, 2
 ERROR_TYPES = (
     "EmbeddingError", "VectorStoreError", "GeminiAPIError", "GeminiTimeoutError",
     "GeminiRateLimitError", "TokenLimitExceededError", "InvalidLLMResponseError",
-    "QueueFullError", "InternalError",
+    "QueueFullError", "InternalError", "DeadlineExceededError", "GeminiCircuitOpenError",
+    "LLMOverloadedError",
 )
 SEVERITIES = ("WARNING", "ERROR", "CRITICAL")
 HEALTH_COMPONENTS = ("embedding_model", "chroma_db", "gemini_api", "gpu")
@@ -59,6 +69,7 @@ REQUEST_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120)
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 90)
 RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30)
 
 # --- names -------------------------------------------------------------------------
 REQUESTS_TOTAL = "esg_mapping_requests_total"
@@ -81,6 +92,10 @@ GEMINI_TOKENS_TOTAL = "gemini_tokens_used_total"
 GEMINI_CALLS_TOTAL = "gemini_api_calls_total"
 GEMINI_RETRIES_TOTAL = "gemini_api_retries_total"
 GEMINI_WASTED_TOKENS_TOTAL = "gemini_tokens_wasted_total"
+GEMINI_IN_FLIGHT = "gemini_api_in_flight"
+GEMINI_CONCURRENCY_WAIT = "gemini_api_concurrency_wait_seconds"
+CIRCUIT_STATE = "gemini_circuit_breaker_state"
+CIRCUIT_TRANSITIONS_TOTAL = "gemini_circuit_breaker_transitions_total"
 HEALTH_STATUS = "ai_assist_health_status"
 BUILD_INFO = "ai_assist_build_info"
 CATALOGUE_DISCLOSURES = "ai_assist_catalogue_disclosures"
@@ -88,6 +103,8 @@ GPU_DEVICES = "ai_assist_gpu_devices"
 GPU_UTILIZATION = "ai_assist_gpu_utilization_ratio"
 GPU_MEMORY_USED = "ai_assist_gpu_memory_used_bytes"
 GPU_MEMORY_TOTAL = "ai_assist_gpu_memory_total_bytes"
+GPU_SAMPLE_ERRORS_TOTAL = "ai_assist_gpu_sample_errors_total"
+RATE_LIMIT_STORAGE_ERRORS_TOTAL = "ai_assist_rate_limit_storage_errors_total"
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,20 @@ CATALOGUE: tuple[MetricDef, ...] = (
               "Gemini tokens billed, from usage_metadata: input (prompt), output "
               "(candidates) and thinking (billed at the output price).",
               {"type": TOKEN_TYPES, "model": ()}),
+    MetricDef(GEMINI_IN_FLIGHT, "gauge",
+              "Gemini generateContent calls in flight now; never above "
+              "AI_ASSIST_LLM_MAX_CONCURRENCY."),
+    MetricDef(GEMINI_CONCURRENCY_WAIT, "histogram",
+              "Time a Gemini call waited for a free slot under AI_ASSIST_LLM_MAX_CONCURRENCY "
+              "(observed for every call that asked, including those whose request deadline "
+              "ran out while waiting: fallback reason overloaded).", {}, WAIT_BUCKETS),
+    MetricDef(CIRCUIT_STATE, "gauge",
+              "State of the circuit breaker on Gemini: 0 closed (calls flow), 1 half-open "
+              "(one probe call allowed), 2 open (no calls; requests answered by the fallback "
+              "with reason circuit_open)."),
+    MetricDef(CIRCUIT_TRANSITIONS_TOTAL, "counter",
+              "Circuit breaker state changes, by the state entered.",
+              {"state": CIRCUIT_STATES}),
     MetricDef(GEMINI_CALLS_TOTAL, "counter",
               "Gemini generateContent calls (every attempt, retries included), by outcome.",
               {"outcome": GEMINI_OUTCOMES, "model": ()}),
@@ -177,6 +208,12 @@ CATALOGUE: tuple[MetricDef, ...] = (
               {"gpu": ()}),
     MetricDef(GPU_MEMORY_USED, "gauge", "GPU memory in use, by device index.", {"gpu": ()}),
     MetricDef(GPU_MEMORY_TOTAL, "gauge", "GPU memory installed, by device index.", {"gpu": ()}),
+    MetricDef(GPU_SAMPLE_ERRORS_TOTAL, "counter",
+              "NVML calls of the GPU sampler that failed (the sampler logs each kind of "
+              "error once and keeps sampling)."),
+    MetricDef(RATE_LIMIT_STORAGE_ERRORS_TOTAL, "counter",
+              "Rate-limit checks that could not reach the shared storage (Redis); each "
+              "such request was let through (the limiter fails open)."),
 )
 
 BY_NAME: dict[str, MetricDef] = {m.name: m for m in CATALOGUE}
@@ -266,6 +303,14 @@ class Metrics:
     @property
     def wasted_tokens(self) -> Counter: return self._objects[GEMINI_WASTED_TOKENS_TOTAL]
     @property
+    def gemini_in_flight(self) -> Gauge: return self._objects[GEMINI_IN_FLIGHT]
+    @property
+    def gemini_wait(self) -> Histogram: return self._objects[GEMINI_CONCURRENCY_WAIT]
+    @property
+    def circuit_state(self) -> Gauge: return self._objects[CIRCUIT_STATE]
+    @property
+    def circuit_transitions(self) -> Counter: return self._objects[CIRCUIT_TRANSITIONS_TOTAL]
+    @property
     def health(self) -> Gauge: return self._objects[HEALTH_STATUS]
     @property
     def build_info(self) -> Gauge: return self._objects[BUILD_INFO]
@@ -279,3 +324,8 @@ class Metrics:
     def gpu_memory_used(self) -> Gauge: return self._objects[GPU_MEMORY_USED]
     @property
     def gpu_memory_total(self) -> Gauge: return self._objects[GPU_MEMORY_TOTAL]
+    @property
+    def gpu_sample_errors(self) -> Counter: return self._objects[GPU_SAMPLE_ERRORS_TOTAL]
+    @property
+    def rate_limit_storage_errors(self) -> Counter:
+        return self._objects[RATE_LIMIT_STORAGE_ERRORS_TOTAL]

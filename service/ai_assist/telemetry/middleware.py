@@ -1,8 +1,16 @@
 """The request middleware (pure ASGI): request id, server span, log context, body limit,
-and one access log line per request."""
+one access log line per request, and the one place where an unexpected exception
+becomes an answer.
+
+It wraps the app inside Starlette's ServerErrorMiddleware, so an exception that escapes
+a route reaches it first: while the response has not started it answers a JSON 500 that
+carries X-Request-ID and `Connection: close`, logs exactly one error line with the
+traceback (nothing is re-raised, so neither Starlette nor uvicorn logs a second one),
+counts it through the app's hook, and still writes the access line."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -12,6 +20,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ai_assist.telemetry.logging import get_logger
+
+INTERNAL_ERROR_MESSAGE = ("internal error: the service failed unexpectedly; its logs hold "
+                          "the details under this request id")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -32,9 +43,11 @@ class BodyTooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app, max_body_bytes: int) -> None:
+    def __init__(self, app, max_body_bytes: int, on_unhandled=None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # on_unhandled(exc, scope) -> (error_type, severity): the app counts the error
+        self.on_unhandled = on_unhandled
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -47,7 +60,7 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
-        status_holder = {"status": 500}
+        status_holder = {"status": 500, "started": False}
         received = 0
 
         async def counting_receive():
@@ -62,6 +75,7 @@ class RequestContextMiddleware:
         async def send_with_id(message):
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"],
                                       (b"x-request-id", request_id.encode())]
@@ -82,6 +96,11 @@ class RequestContextMiddleware:
                     await self.app(scope, counting_receive, send_with_id)
                 except BodyTooLarge:
                     await self._too_large(send_with_id, request_id, scope)
+                except Exception as exc:  # the one place: see the module's docstring
+                    span.record_exception(exc)
+                    await self._unhandled(exc, scope, request_id, send_with_id,
+                                          status_holder["started"])
+                    status_holder["status"] = 500
             status = status_holder["status"]
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
@@ -91,6 +110,28 @@ class RequestContextMiddleware:
                          duration_ms=round((time.perf_counter() - start) * 1000, 2))
         structlog.contextvars.clear_contextvars()
 
+    async def _unhandled(self, exc: Exception, scope, request_id: str, send,
+                         started: bool) -> None:
+        error_type, severity = "InternalError", "CRITICAL"
+        if self.on_unhandled is not None:
+            try:
+                error_type, severity = self.on_unhandled(exc, scope)
+            except Exception:  # counting must never hide the error itself
+                pass
+        log.error("unhandled_exception", error_type=error_type, severity=severity,
+                  path=scope["path"], response_started=started, exc_info=exc)
+        if started:
+            # Too late for a status: returning without finishing the body makes the
+            # server close the connection, and the client sees a truncated answer.
+            return
+        body = json.dumps({"error": "internal_error", "message": INTERNAL_ERROR_MESSAGE,
+                           "request_id": request_id}).encode()
+        await send({"type": "http.response.start", "status": 500,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
     async def _too_large(self, send, request_id: str, scope) -> None:
         from ai_assist.rejections import RequestRejected
 
@@ -99,8 +140,6 @@ class RequestContextMiddleware:
                                     f"{self.max_body_bytes} bytes", status=413)
         if hook and scope["path"].startswith("/v1/esg/map"):
             hook(rejection)
-        import json
-
         body = json.dumps({"error": rejection.reason, "message": rejection.message,
                            "request_id": request_id}).encode()
         await send({"type": "http.response.start", "status": 413,

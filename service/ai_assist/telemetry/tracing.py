@@ -4,12 +4,20 @@ only adds the OTLP exporter. The code path is the same either way."""
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanProcessor
 
 from ai_assist.telemetry.logging import SERVICE_NAME
+
+# A collector that is down must not hold the process's exit: one export try gives up
+# after EXPORT_TIMEOUT_S, and the flush at shutdown after SHUTDOWN_TIMEOUT_S.
+EXPORT_TIMEOUT_S = 2.0
+SHUTDOWN_TIMEOUT_S = 3.0
 
 
 def build_tracer_provider(enabled: bool, otlp_endpoint: str, environment: str,
@@ -30,7 +38,8 @@ def build_tracer_provider(enabled: bool, otlp_endpoint: str, environment: str,
 def _otlp_exporter(endpoint: str) -> SpanExporter:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+    return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces",
+                            timeout=EXPORT_TIMEOUT_S)
 
 
 _installed: TracerProvider | None = None
@@ -51,8 +60,15 @@ def install(provider: TracerProvider) -> TracerProvider | None:
 
 
 def uninstall(provider: TracerProvider, previous: TracerProvider | None) -> None:
-    """Flush and stop `provider`; give the global slot back to `previous`."""
-    provider.shutdown()
+    """Flush and stop `provider`, waiting at most SHUTDOWN_TIMEOUT_S (the SDK's own
+    flush waits up to 30 s for a collector); give the global slot back to `previous`."""
+    stopper = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(SHUTDOWN_TIMEOUT_S)
+    if stopper.is_alive():
+        logging.getLogger("ai_assist.tracing").warning(
+            "trace exporter did not flush within %.0f s; spans left unsent",
+            SHUTDOWN_TIMEOUT_S)
     proxy = trace.get_tracer_provider()
     if previous is not None and getattr(proxy, "target", None) is provider:
         proxy.target = previous

@@ -1,0 +1,167 @@
+"""Autoscaling on the plan's signals (3.2): one definition for the KEDA ScaledObject, the
+HPA alternative (prometheus-adapter), the desired-replicas recording rules, the
+real-time dashboard and the capacity simulation.
+
+The plan scales up when more than 100 texts wait for the embedding model or the GPU is
+over 80 % busy. Here each signal is an HPA metric with a target, and the count it asks
+for follows the HPA's documented algorithm
+(https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#algorithm-details):
+
+    ratio   = metric / target                      (Value)
+            = metric / (target * current)          (AverageValue: metric is a total)
+    desired = current                 when |ratio - 1| <= TOLERANCE
+            = ceil(current * ratio)   otherwise
+    over the signals: the largest, clamped to [MIN_REPLICAS, MAX_REPLICAS]; a scale-down
+    takes the largest desired count of the last SCALE_DOWN_WINDOW (stabilisation), a
+    scale-up takes effect at once.
+
+Signals: texts queued on the embedding model (a total over the replicas, 100 per
+replica), GPU utilisation (a total of each replica's busiest GPU, 0.8 per replica; the
+gpu overlay only) and p95 response time as a guardrail (a value, the plan's 30 s goal).
+The service bounds a request by its deadline (25 s), so a p95 above 30 s means replicas
+too busy to serve their queue, which more replicas fix; a slow Gemini cannot push it there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ai_assist.telemetry import metrics as M
+from observability.durations import COMMITTED, Scale
+from observability.promql import sel
+from observability.thresholds import BY_KEY
+from observability.uids import SCRAPE_JOB
+
+JOB = f'job="{SCRAPE_JOB}"'
+TOLERANCE = 0.1  # the HPA controller's default (--horizontal-pod-autoscaler-tolerance)
+MIN_REPLICAS = 1
+MAX_REPLICAS = 10
+SCALE_DOWN_WINDOW = "5m"  # the HPA's default scale-down stabilisation (300 s)
+SCALE_UP_WINDOW = "0s"  # the HPA's default: scale up at once
+# The HPA's default rate policies, written out so the manifests state them: per 15 s,
+# up by 4 pods or 100 % (the larger), down by 100 %.
+POLICY_PERIOD_S = 15
+SCALE_UP_PODS = 4
+SCALE_UP_PERCENT = 100
+SCALE_DOWN_PERCENT = 100
+POLLING_INTERVAL_S = 15  # KEDA asks Prometheus this often (and the HPA syncs every 15 s)
+WINDOW = "5m"  # the latency guardrail's window, as the alerts' SLI
+# How long a scale-out stays due before the alert says so: longer than a pod's start, so
+# that it stays quiet where an orchestrator acts and speaks where none does.
+SCALE_OUT_DUE_FOR = "5m"
+
+Query = Callable[[str, str], str]  # (extra matchers, window) -> PromQL of one number
+
+
+@dataclass(frozen=True)
+class Signal:
+    key: str
+    title: str
+    metric: str  # the catalogue metric it reads
+    metric_type: str  # "AverageValue": the query is a total; "Value": compared as it is
+    target: float
+    activation: float  # KEDA: the trigger counts as active above this
+    unit: str  # Grafana unit id
+    query: Query
+    overlays: tuple[str, ...]  # the k8s overlays that scale on it
+    meaning: str
+
+    def expr(self, m: str = JOB, scale: Scale = COMMITTED) -> str:
+        return self.query(m, scale(WINDOW))
+
+
+def _queue(m: str, w: str) -> str:
+    return f"sum({sel(M.EMBEDDING_QUEUE_DEPTH, m=m)}) or on() vector(0)"
+
+
+def _gpu(m: str, w: str) -> str:
+    return (f"sum(max by (instance) ({sel(M.GPU_UTILIZATION, m=m)})) or on() vector(0)")
+
+
+def _latency(m: str, w: str) -> str:
+    return BY_KEY["latency_p95"].expr(w, m)
+
+
+QUEUE = Signal(
+    "queue", "Texts queued per replica", M.EMBEDDING_QUEUE_DEPTH, "AverageValue", 100, 1,
+    "short", _queue, ("cpu", "gpu"),
+    "texts waiting for the embedding model, summed over the replicas; 100 per replica "
+    "(the plan's 3.2: scale up past 100 queued)")
+GPU = Signal(
+    "gpu", "GPU utilisation per replica", M.GPU_UTILIZATION, "AverageValue", 0.8, 0.05,
+    "percentunit", _gpu, ("gpu",),
+    "each replica's busiest GPU, summed; 0.8 per replica (the plan's 3.2: scale up past "
+    "80 %); absent on a CPU host, where it reads 0")
+LATENCY = Signal(
+    "latency", "p95 response time (guardrail)", M.REQUEST_DURATION, "Value",
+    BY_KEY["latency_p95"].goal, BY_KEY["latency_p95"].goal, "s", _latency, ("cpu", "gpu"),
+    f"p95 of the end-to-end time over {WINDOW}; the plan's 30 s goal as the target, so "
+    "it adds replicas only when the replicas are too busy to meet it")
+SIGNALS = (QUEUE, GPU, LATENCY)
+
+
+# The plan's "CPU/GPU utilisation > 80 %" on CPU nodes: the kubelet's CPU utilisation of
+# the pod's CPU request (KEDA's `cpu` trigger, the HPA's Resource metric), which reads no
+# Prometheus series, so the recording rules (compose has no CPU request to be relative
+# to) leave it out. Unlike the queue, which only grows once replicas are saturated, it
+# tells two busy replicas from idle ones; without it the count saws between the minimum
+# and a burst (deploy/capacity.py shows both).
+CPU_UTILIZATION_PERCENT = 80
+CPU_OVERLAYS = ("cpu",)
+
+
+def signals_for(overlay: str) -> tuple[Signal, ...]:
+    return tuple(s for s in SIGNALS if overlay in s.overlays)
+
+
+# --- the recording rules' names and PromQL -------------------------------------------
+REPLICAS = "ai_assist:autoscaler_replicas:count"
+SIGNAL_DESIRED = "ai_assist:autoscaler_desired_replicas:signal"
+UNSTABILISED = "ai_assist:autoscaler_desired_replicas:unstabilised"
+DESIRED = "ai_assist:autoscaler_desired_replicas"
+
+
+def replicas_expr(m: str = JOB) -> str:
+    """Replicas that answer their scrape: what the HPA calls the current count."""
+    return f"count({sel('up', m=m)} == 1) or on() vector(0)"
+
+
+def _g(value: float) -> str:
+    return f"{value:g}"
+
+
+def signal_desired_expr(signal: Signal, current: str = REPLICAS,
+                        scale: Scale = COMMITTED) -> str:
+    """The HPA's count for one signal, with the tolerance; `current` names the current
+    count (a recorded series or an expression of one label-less sample)."""
+    metric = f"({signal.expr(scale=scale)})"
+    base = f"clamp_min({current}, 1)"
+    if signal.metric_type == "AverageValue":
+        ratio = f"{metric} / ({_g(signal.target)} * {base})"
+        wanted = f"ceil({metric} / {_g(signal.target)})"
+    else:
+        ratio = f"{metric} / {_g(signal.target)}"
+        wanted = f"ceil({base} * {ratio})"
+    return (f"({current} and on() (abs({ratio} - 1) <= {_g(TOLERANCE)}))"
+            f" or on() {wanted}")
+
+
+def unstabilised_expr() -> str:
+    return f"clamp(max({SIGNAL_DESIRED}), {MIN_REPLICAS}, {MAX_REPLICAS})"
+
+
+def desired_expr(scale: Scale = COMMITTED) -> str:
+    """Up at once; down only to the largest count of the stabilisation window; else hold."""
+    held = f"max_over_time({UNSTABILISED}[{scale(SCALE_DOWN_WINDOW)}])"
+    return (f"({UNSTABILISED} and on() ({UNSTABILISED} > on() {REPLICAS}))"
+            f" or on() ({held} and on() ({held} < on() {REPLICAS}))"
+            f" or on() {REPLICAS}")
+
+
+def describe() -> str:
+    """The rule in words, for descriptions and the runbook."""
+    parts = ", ".join(f"{s.title.lower()} (target {_g(s.target)})" for s in SIGNALS)
+    return (f"the HPA's count over {parts}: ceil(current x metric / target) per signal, "
+            f"{TOLERANCE:.0%} tolerance, the largest, within {MIN_REPLICAS}-{MAX_REPLICAS}, "
+            f"scale-down held for {SCALE_DOWN_WINDOW}")
