@@ -90,7 +90,9 @@ def configure_logging(level: str, fmt: str, environment: str, version: str,
     # The request middleware logs every request; uvicorn's access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
     # Python warnings (libraries' deprecations) become events of the logger py.warnings,
-    # not raw text on stderr.
+    # not raw text on stderr. Released first: capturing again is a no-op while an earlier
+    # capture is on, even if warnings.showwarning was swapped out since.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     silence_progress_bars()
     # google_genai: its "AFC is enabled" INFO line came with every Gemini call.
