@@ -13,14 +13,14 @@ from observability import autoscaling as A
 from observability import uids as links
 from observability.durations import COMMITTED, Scale
 from observability.promql import sel, sum_rate
-from observability.uids import SCRAPE_JOB
+from observability.uids import SCRAPE_JOB, SCRAPED
 
-QUEUE_SCALE_OUT = 100  # the plan's autoscaling trigger (3.2): more than 100 texts queued
+QUEUE_SCALE_OUT = A.QUEUE.target  # the plan's scale-out trigger (3.2): 100 texts queued
 QUEUE_REFUSALS_PER_MIN = 1
 CRITICAL_ERRORS_MIN = 3  # errors of one class within CRITICAL_ERRORS_WINDOW
 CRITICAL_ERRORS_WINDOW = "10m"
 
-UP = sel("up", f'job="{SCRAPE_JOB}"')
+UP = sel("up", SCRAPED)
 
 
 def _critical_error_classes() -> tuple[list[str], list[str]]:

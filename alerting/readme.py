@@ -1,7 +1,7 @@
 """The README's generated blocks (between `<!-- NAME:begin -->` and `<!-- NAME:end -->`).
 
-`python -m alerting.readme` rewrites them (`make dashboards` runs it);
-tests/test_readme.py fails when one is stale.
+`python -m alerting.readme` rewrites them (`make dashboards` runs it); with `--check` it
+writes nothing and exits 1 when one is stale (tests/test_readme.py fails then too).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ai_assist.config import settings_table
 from alerting.runbook import readme_table
+from observability import generated
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = {"settings": settings_table, "alerts": readme_table}
@@ -33,9 +34,14 @@ def render(text: str) -> str:
     return text
 
 
+def _files(readme: Path) -> tuple[dict[Path, str], generated.Owned]:
+    return {readme: render(readme.read_text())}, []
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generated.main(argv, "alerting.readme", __doc__, "--readme", README, _files,
+                          "wrote the generated blocks of {where}")
+
+
 if __name__ == "__main__":
-    before = README.read_text()
-    after = render(before)
-    if "--check" in sys.argv[1:]:
-        sys.exit(0 if after == before else "README.md generated blocks are stale: make dashboards")
-    README.write_text(after)
+    sys.exit(main())

@@ -48,11 +48,11 @@ def _severity_order(alerts: list[Alert]) -> list[Alert]:
     return sorted(alerts, key=lambda a: (a.severity != "warning", seconds(a.for_)))
 
 
-def _entry(name: str, alerts: list[Alert], titles: dict[str, str]) -> list[str]:
+def _entry(name: str, alerts: list[Alert]) -> list[str]:
     guide = rules.guidance()[name]
     dashboard = alerts[0].dashboard
     lines = [f"### {name}", "",
-             f"**Dashboard:** *{titles[dashboard]}*, Grafana path `/d/{dashboard}`.", "",
+             f"**Dashboard:** *{TITLES[dashboard]}*, Grafana path `/d/{dashboard}`.", "",
              "| Severity | Fires when |", "|---|---|"]
     lines += [f"| {a.severity} | {a.fires_when} |" for a in _severity_order(alerts)]
     lines += ["", f"**What it means.** {guide.meaning}", "", "**Likely causes.**", ""]
@@ -87,7 +87,6 @@ fires only while there is demand. Values in the descriptions are the alert's cur
 
 
 def runbook() -> str:
-    titles = TITLES
     sections = _alert_groups()
     lines = [INTRO, "## Index", "", "| Alert | Severity | Fires when |", "|---|---|---|"]
     for _, by_name in sections:
@@ -99,7 +98,7 @@ def runbook() -> str:
     for title, by_name in sections:
         lines += [f"## {title}", ""]
         for name, alerts in by_name.items():
-            lines += _entry(name, alerts, titles)
+            lines += _entry(name, alerts)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from ai_assist.telemetry import metrics as M
 from alerting import anomaly, operational, slo, threshold_alerts
-from observability import autoscaling as A
 from alerting.model import Alert
 from alerting.yamlout import dump
+from observability import autoscaling as A
 from observability.durations import COMMITTED, seconds
 from observability.sli import REQUEST_RATE
 from observability.thresholds import BY_KEY, THRESHOLDS, Threshold
@@ -385,15 +385,9 @@ def _p95_of(per_minute: dict[str, float]) -> float:
     raise AssertionError("rank beyond the +Inf bucket")
 
 
-def _hpa(metric: float, signal: "A.Signal", current: int) -> int:
-    """The HPA's count for one signal, computed here as its documentation states it."""
-    if signal.metric_type == "AverageValue":
-        ratio = metric / (signal.target * max(current, 1))
-        wanted = math.ceil(metric / signal.target)
-    else:
-        ratio = metric / signal.target
-        wanted = math.ceil(max(current, 1) * ratio)
-    return current if abs(ratio - 1) <= A.TOLERANCE else wanted
+def _hpa(metric: float, signal: A.Signal, current: int) -> int:
+    """The HPA's count for one signal, in Python: what the recording rules must give."""
+    return A.hpa_count(metric, signal.target, current, signal.metric_type == "AverageValue")
 
 
 def autoscaling_case(name: str, replicas: int, queue_each: float = 0,

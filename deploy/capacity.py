@@ -34,6 +34,7 @@ if str(ROOT / "service") not in sys.path:
 from ai_assist.config import Settings  # noqa: E402
 from ai_assist.pricing import PRICES  # noqa: E402
 from observability import autoscaling as A  # noqa: E402
+from observability.autoscaling import hpa_count  # noqa: E402
 from observability.durations import seconds  # noqa: E402
 
 DOC = ROOT / "docs" / "capacity.md"
@@ -106,15 +107,6 @@ def load(t: float, night: float, peak: float, burst: float) -> float:
 
 
 # --- the autoscaler --------------------------------------------------------------------
-def hpa_count(metric: float, target: float, current: int, average: bool) -> int:
-    """One signal: AverageValue (metric is a total over the replicas) or Value."""
-    base = max(current, 1)
-    ratio = metric / (target * base) if average else metric / target
-    if abs(ratio - 1) <= A.TOLERANCE:
-        return current
-    return math.ceil(metric / target) if average else math.ceil(base * ratio)
-
-
 @dataclass
 class Autoscaler:
     """The HPA's decision every sync: signals, bounds, policies, stabilisation."""
@@ -365,7 +357,8 @@ def plot(results: list[Day], path: Path) -> None:
                      label=day.name)
         axes[2].plot(hours, [max(s.latency for s in day.seconds[t:t + 60])
                              for t in range(0, DAY_S, 60)], color=color, label=day.name)
-    axes[2].axhline(A.LATENCY.target, color="red", linestyle="--", label="p95 goal (30 s)")
+    axes[2].axhline(A.LATENCY.target, color="red", linestyle="--",
+                    label=f"p95 goal ({A.LATENCY.target:g} s)")
     axes[0].set_ylabel("req/s")
     axes[1].set_ylabel("replicas")
     axes[2].set_ylabel("request time (s), worst per minute")

@@ -31,7 +31,6 @@ sys.path[:0] = [str(ROOT / "service"), str(ROOT)]
 from ai_assist.config import Settings  # noqa: E402
 
 SET_PATH = Path(__file__).with_name("esg_eval_set.json")
-LANGUAGES = ("en", "ko")
 TOP_K = 5
 
 
@@ -179,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.error(f"unknown stage {stage!r}")
         seconds[stage] = round(time.perf_counter() - started, 1)
-    results = {stage: summarise(items, {i: rank_of(item.labels, r[item.id])
-                                        for item in items for i in [item.id]})
+    results = {stage: summarise(items, {item.id: rank_of(item.labels, r[item.id])
+                                        for item in items})
                for stage, r in rankings.items()}
     print(f"Mapping quality on {args.set.name}: {len(items)} passages, model {args.model}")
     print(table(results))

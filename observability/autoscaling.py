@@ -24,16 +24,17 @@ too busy to serve their queue, which more replicas fix; a slow Gemini cannot pus
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 from ai_assist.telemetry import metrics as M
 from observability.durations import COMMITTED, Scale
 from observability.promql import sel
+from observability.sli import WINDOW  # the latency guardrail's window, as the alerts' SLI
 from observability.thresholds import BY_KEY
-from observability.uids import SCRAPE_JOB
+from observability.uids import SCRAPED
 
-JOB = f'job="{SCRAPE_JOB}"'
 TOLERANCE = 0.1  # the HPA controller's default (--horizontal-pod-autoscaler-tolerance)
 MIN_REPLICAS = 1
 MAX_REPLICAS = 10
@@ -46,7 +47,6 @@ SCALE_UP_PODS = 4
 SCALE_UP_PERCENT = 100
 SCALE_DOWN_PERCENT = 100
 POLLING_INTERVAL_S = 15  # KEDA asks Prometheus this often (and the HPA syncs every 15 s)
-WINDOW = "5m"  # the latency guardrail's window, as the alerts' SLI
 # How long a scale-out stays due before the alert says so: longer than a pod's start, so
 # that it stays quiet where an orchestrator acts and speaks where none does.
 SCALE_OUT_DUE_FOR = "5m"
@@ -67,7 +67,7 @@ class Signal:
     overlays: tuple[str, ...]  # the k8s overlays that scale on it
     meaning: str
 
-    def expr(self, m: str = JOB, scale: Scale = COMMITTED) -> str:
+    def expr(self, m: str = SCRAPED, scale: Scale = COMMITTED) -> str:
         return self.query(m, scale(WINDOW))
 
 
@@ -115,6 +115,17 @@ def signals_for(overlay: str) -> tuple[Signal, ...]:
     return tuple(s for s in SIGNALS if overlay in s.overlays)
 
 
+def hpa_count(metric: float, target: float, current: int, average: bool) -> int:
+    """One signal's count, the formula above in Python (deploy/capacity.py simulates with
+    it; alerting/unittests.py checks the recording rules against it): AverageValue
+    (`average`: the metric is a total over the replicas) or Value."""
+    base = max(current, 1)
+    ratio = metric / (target * base) if average else metric / target
+    if abs(ratio - 1) <= TOLERANCE:
+        return current
+    return math.ceil(metric / target) if average else math.ceil(base * ratio)
+
+
 # --- the recording rules' names and PromQL -------------------------------------------
 REPLICAS = "ai_assist:autoscaler_replicas:count"
 SIGNAL_DESIRED = "ai_assist:autoscaler_desired_replicas:signal"
@@ -122,7 +133,7 @@ UNSTABILISED = "ai_assist:autoscaler_desired_replicas:unstabilised"
 DESIRED = "ai_assist:autoscaler_desired_replicas"
 
 
-def replicas_expr(m: str = JOB) -> str:
+def replicas_expr(m: str = SCRAPED) -> str:
     """Replicas that answer their scrape: what the HPA calls the current count."""
     return f"count({sel('up', m=m)} == 1) or on() vector(0)"
 

@@ -1,7 +1,8 @@
 """Committed files compiled from Python: write them, or with `--check` name every stale one.
 
-alerting/build.py and dashboards/build.py give the files they compile (path -> text) and
-the folders they own: a file there that the build does not write is an orphan.
+alerting/build.py, dashboards/build.py, deploy/k8s_build.py and alerting/readme.py give the
+files they compile (path -> text) and the folders they own: a file there that the build
+does not write is an orphan.
 """
 
 from __future__ import annotations

@@ -16,5 +16,7 @@ LOKI_UID = "ai-assist-loki"
 ALERTMANAGER_UID = "ai-assist-alertmanager"
 TEMPO_UID = "ai-assist-tempo"
 
-# The Prometheus job that scrapes the service (prometheus/prometheus.yml).
+# The Prometheus job that scrapes the service (prometheus/prometheus.yml), and the
+# matcher that selects its series.
 SCRAPE_JOB = "ai-assist"
+SCRAPED = f'job="{SCRAPE_JOB}"'

@@ -18,13 +18,12 @@ import json
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from deploy.k8s_build import KUBERNETES_VERSION
-from tests.real_tools import NODE_MODULES, TOOLS, TSC_ERROR, _node
+from tests.real_tools import TOOLS, _node, _workdir, tsc
 
 # apiVersion/kind -> (module, interface) of the custom resources the bundle ships
 CRD_TYPES = {
@@ -88,7 +87,7 @@ def check_core(docs: list[dict], version: str = KUBERNETES_VERSION) -> list[str]
 def check_crds(docs: list[dict]) -> list[str]:
     """The packages' compiled validators, then tsc's excess-property check."""
     node = _node()
-    work = Path(tempfile.mkdtemp(prefix="crds-"))
+    work = _workdir()
     try:
         (work / "docs.json").write_text(json.dumps(
             [{"id": name(d), "doc": d} for d in docs]))
@@ -107,35 +106,19 @@ def check_crds(docs: list[dict]) -> list[str]:
 
 
 def _typecheck(docs: list[dict], work: Path) -> list[str]:
-    lines, labels, imports = [], [], {}
+    lines, imports = [], {}
     for index, doc in enumerate(docs):
         if key(doc) not in CRD_TYPES:
             return [f"{name(doc)}: no TypeScript type here for {key(doc)}"]
         module, interface = CRD_TYPES[key(doc)]
         imports[interface] = module
-        labels.append((len(imports) + len(lines) + 1, name(doc)))
         lines.append(f"export const doc{index}: {interface} = {json.dumps(doc)};")
     header = [f'import type {{ {i} }} from "{m}";' for i, m in imports.items()]
     # line numbers: the header comes first, then one line per document
-    labels = [(len(header) + i + 1, label) for i, (_, label) in enumerate(labels)]
+    labels = [(len(header) + i + 1, name(doc)) for i, doc in enumerate(docs)]
     (work / "crds.ts").write_text("\n".join(header + lines) + "\n")
-    (work / "node_modules").symlink_to(NODE_MODULES)
-    result = subprocess.run(
-        [_node(), str(NODE_MODULES / "typescript" / "bin" / "tsc"), "--noEmit", "--strict",
-         "--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler",
-         "--skipLibCheck", "--pretty", "false", "crds.ts"],
-        cwd=work, capture_output=True, text=True, timeout=120)
-    problems, output = [], (result.stdout + result.stderr).splitlines()
-    for line in output:
-        match = TSC_ERROR.match(line)
-        if match:
-            number = int(match["line"])
-            where = next((label for start, label in reversed(labels) if start <= number),
-                         "imports")
-            problems.append(f"{where}: {_short(match['msg'])}")
-    if result.returncode != 0 and not problems:
-        problems.append("tsc failed: " + "\n".join(output[-20:]))
-    return problems
+    return tsc(work, "crds.ts", labels, "imports", "--module", "esnext",
+               "--moduleResolution", "bundler", describe=_short)
 
 
 def _short(message: str) -> str:

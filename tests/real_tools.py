@@ -174,33 +174,41 @@ def _workdir() -> Path:
 TSC_ERROR = re.compile(r"^(?P<file>[^()\s]+)\((?P<line>\d+),(?P<col>\d+)\): (?P<msg>error .*)$")
 
 
-def check_dashboards(dashboards: dict[str, dict]) -> list[str]:
-    """tsc's errors, each named by the dashboard and panel it is in."""
-    node = _node()
-    source, labels = typescript(dashboards)
-    work = _workdir()
-    try:
-        (work / "dashboards.ts").write_text(source)
-        result = subprocess.run(
-            [node, str(NODE_MODULES / "typescript" / "bin" / "tsc"), "--noEmit", "--strict",
-             "--target", "es2022", "--module", "commonjs", "--moduleResolution", "node10",
-             "--skipLibCheck", "--pretty", "false", "dashboards.ts"],
-            cwd=work, capture_output=True, text=True, timeout=120)
-    finally:
-        shutil.rmtree(work)
-    problems, output = [], (result.stdout + result.stderr).splitlines()
+def tsc(work: Path, filename: str, labels: list[tuple[int, str]], before_first: str,
+        *options: str, describe=lambda message: message) -> list[str]:
+    """`tsc --noEmit --strict` on work/filename; each error as "label: message", labelled
+    by the last (first line, label) of `labels` at or before its line (`before_first` when
+    none is), its continuation lines joined to it and `describe` applied to the whole."""
+    result = subprocess.run(
+        [_node(), str(NODE_MODULES / "typescript" / "bin" / "tsc"), "--noEmit", "--strict",
+         "--target", "es2022", *options, "--skipLibCheck", "--pretty", "false", filename],
+        cwd=work, capture_output=True, text=True, timeout=120)
+    errors, output = [], (result.stdout + result.stderr).splitlines()
     for line in output:
         match = TSC_ERROR.match(line)
         if match:
             number = int(match["line"])
             where = next((label for start, label in reversed(labels) if start <= number),
-                         "prelude")
-            problems.append(f"{where}: {match['msg']}")
-        elif problems and line.startswith(" "):
-            problems[-1] += " " + line.strip()
+                         before_first)
+            errors.append([where, match["msg"]])
+        elif errors and line.startswith(" "):
+            errors[-1][1] += " " + line.strip()
+    problems = [f"{where}: {describe(message)}" for where, message in errors]
     if result.returncode != 0 and not problems:
         problems.append("tsc failed: " + "\n".join(output[-20:]))
     return problems
+
+
+def check_dashboards(dashboards: dict[str, dict]) -> list[str]:
+    """tsc's errors, each named by the dashboard and panel it is in."""
+    source, labels = typescript(dashboards)
+    work = _workdir()
+    try:
+        (work / "dashboards.ts").write_text(source)
+        return tsc(work, "dashboards.ts", labels, "prelude", "--module", "commonjs",
+                   "--moduleResolution", "node10")
+    finally:
+        shutil.rmtree(work)
 
 
 def schema_version() -> int:

@@ -186,6 +186,14 @@ def test_openapi_says_what_the_service_enforces_and_serves(service):
     assert props["top_k"]["type"] == "integer"
     assert (props["top_k"]["minimum"], props["top_k"]["maximum"]) == (
         1, service.settings.max_top_k)
+    # the documented bounds are the enforced ones: at the bound accepted, past it refused
+    longest, most = props["text"]["maxLength"], props["top_k"]["maximum"]
+    for body, status in (({"text": "a" * longest}, 200), ({"text": "a" * (longest + 1)}, 413),
+                         ({"text": SCOPE1, "top_k": most}, 200),
+                         ({"text": SCOPE1, "top_k": most + 1}, 422),
+                         ({"text": SCOPE1, "top_k": 0}, 422)):
+        response = post_raw(service.url, json.dumps(body), "bounds")
+        assert response.status_code == status, (str(body)[:80], response.text[:300])
     array = next(o for o in props["frameworks"]["anyOf"] if o.get("type") == "array")
     assert array["items"]["enum"] == ["GRI", "SASB", "TCFD", "ESRS"]
     assert schema["additionalProperties"] is False

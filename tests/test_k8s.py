@@ -106,8 +106,11 @@ def test_the_validators_name_what_is_broken(built):
     rule = copy.deepcopy(_one(docs, "PrometheusRule"))
     del rule["spec"]["groups"][0]["name"]
     problems = check_crds([scaled, monitor, rule])
-    for doc in ("ScaledObject", "ServiceMonitor", "PrometheusRule"):
-        assert any(p.startswith(f"{doc}/") for p in problems), (doc, problems)
+    # each fault under the name of its own document, and saying what is wrong
+    for doc, words in (("ScaledObject", ("'\"minReplicas\"'",)), ("ServiceMonitor", ("interval",)),
+                       ("PrometheusRule", ("property name", "'\"name\"' is missing"))):
+        assert any(p.startswith(f"{doc}/") and any(w in p for w in words) for p in problems), \
+            (doc, problems)
 
 
 # --- the PrometheusRule is prometheus/rules --------------------------------------------

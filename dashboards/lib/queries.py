@@ -23,10 +23,9 @@ from observability.promql import (
     zero_when_absent,
 )
 from observability.thresholds import BY_KEY, answered_rate
-from observability.uids import SCRAPE_JOB
+from observability.uids import SCRAPED
 
 INPUT_BILLED_TYPES = tuple(t for t in M.TOKEN_TYPES if t not in OUTPUT_BILLED_TYPES)
-SCRAPED = f'job="{SCRAPE_JOB}"'
 SECONDS_PER_MONTH = 30 * 86400
 
 

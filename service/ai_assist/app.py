@@ -122,7 +122,8 @@ async def _background(state: ServiceState, checker: HealthChecker) -> None:
     while True:
         try:  # never let the sampler die
             if state.gpu:
-                state.gpu.sample()  # survives NVML errors itself (telemetry/gpu.py)
+                # NVML calls block (seconds, on a GPU that is going away): off the loop
+                await asyncio.to_thread(state.gpu.sample)  # survives NVML errors itself
             if state.ready:
                 await checker.check()
         except Exception as exc:

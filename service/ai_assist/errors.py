@@ -37,68 +37,61 @@ class QueueFullError(AIAssistError):
 
 
 class GeminiAPIError(AIAssistError):
+    """A Gemini call failed; `.reason` (one of telemetry.metrics.FALLBACK_REASONS) names
+    the fallback. Each subclass sets its own `reason`; an instance may override it."""
     severity = "CRITICAL"
     should_alert = True
     http_status = 502
+    reason: str = "server_error"
 
-    def __init__(self, message: str, code: int | None = None, reason: str = "server_error"):
+    def __init__(self, message: str, code: int | None = None, reason: str | None = None):
         super().__init__(message)
         self.code = code
-        self.reason = reason  # one of telemetry.metrics.FALLBACK_REASONS
+        if reason is not None:
+            self.reason = reason
 
 
 class GeminiRateLimitError(GeminiAPIError):
     severity = "WARNING"
+    reason = "rate_limited"
 
     def __init__(self, message: str, code: int | None = 429):
-        super().__init__(message, code, reason="rate_limited")
+        super().__init__(message, code)
 
 
 class GeminiTimeoutError(GeminiAPIError):
     severity = "ERROR"
-
-    def __init__(self, message: str):
-        super().__init__(message, None, reason="timeout")
+    reason = "timeout"
 
 
 class TokenLimitExceededError(GeminiAPIError):
     """The answer was cut off at max_output_tokens and nothing usable survived repair."""
     severity = "WARNING"
-
-    def __init__(self, message: str):
-        super().__init__(message, None, reason="truncated")
+    reason = "truncated"
 
 
 class InvalidLLMResponseError(GeminiAPIError):
     """The answer could not be parsed or validated, even after repair."""
     severity = "WARNING"
-
-    def __init__(self, message: str, reason: str = "invalid_json"):
-        super().__init__(message, None, reason=reason)
+    reason = "invalid_json"
 
 
 class DeadlineExceededError(GeminiAPIError):
     """The request deadline cut a Gemini call short or left no time for one."""
     severity = "ERROR"
-
-    def __init__(self, message: str):
-        super().__init__(message, None, reason="deadline_exceeded")
+    reason = "deadline_exceeded"
 
 
 class GeminiCircuitOpenError(GeminiAPIError):
     """The circuit breaker is open: Gemini was not called at all."""
     severity = "WARNING"
-
-    def __init__(self, message: str):
-        super().__init__(message, None, reason="circuit_open")
+    reason = "circuit_open"
 
 
 class LLMOverloadedError(GeminiAPIError):
     """Every Gemini slot (AI_ASSIST_LLM_MAX_CONCURRENCY) stayed busy until the deadline."""
     severity = "WARNING"
-
-    def __init__(self, message: str):
-        super().__init__(message, None, reason="overloaded")
+    reason = "overloaded"
 
 
 class InternalError(AIAssistError):

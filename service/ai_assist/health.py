@@ -11,6 +11,7 @@ import asyncio
 from collections import deque
 from datetime import datetime, timezone
 
+from ai_assist.mapping.breaker import CLOSED, OPEN
 from ai_assist.schemas import ComponentHealth, HealthResponse
 
 CRITICAL_COMPONENTS = ("embedding_model", "chroma_db")
@@ -79,13 +80,13 @@ class HealthChecker:
             return ComponentHealth(ok=False, detail="LLM off (no API key or base URL, or "
                                                     "AI_ASSIST_LLM_ENABLED=false): fallback only")
         mapper = self.state.pipeline.mapper if self.state.pipeline else None
-        breaker = mapper.breaker if mapper is not None else None
-        if breaker is not None and breaker.state != "closed":  # mapping/breaker.py
-            what = ("open: Gemini is not called" if breaker.state == "open"
+        circuit = mapper.breaker.state if mapper is not None else CLOSED
+        if circuit != CLOSED:  # mapping/breaker.py
+            what = ("open: Gemini is not called" if circuit == OPEN
                     else "half-open: one probe call is let through")
             return ComponentHealth(ok=False, detail=(
                 f"circuit breaker {what}, the fallback answers (opened after "
-                f"{breaker.threshold} consecutive failed calls)"))
+                f"{mapper.breaker.threshold} consecutive failed calls)"))
         if self.state.gemini_outcomes.failing():
             return ComponentHealth(ok=False, detail=f"last {GEMINI_FAILURE_STREAK} calls failed")
         return ComponentHealth(ok=True, detail=f"{settings.gemini_model}, recent calls succeed")

@@ -40,7 +40,6 @@ def limits_storage_uri(redis_url: str) -> str:
 class RateLimiter:
     def __init__(self, per_minute: int, burst: int, redis_url: str = "",
                  on_storage_error=None) -> None:
-        self.per_minute = per_minute
         self.shared = bool(redis_url)
         self._on_storage_error = on_storage_error or (lambda: None)
         self._storage_down = False
@@ -66,7 +65,7 @@ class RateLimiter:
 
     async def acquire(self, client: str) -> float:
         """0 when the request may go ahead, else the seconds until it may."""
-        if not self._items:
+        if not self.enabled:
             return 0.0
         try:
             wait = await asyncio.wait_for(self._acquire(client), 2 * REDIS_TIMEOUT_S)

@@ -120,11 +120,6 @@ async def _until_disconnected(request: Request, limit_s: float | None) -> bool:
         return False
 
 
-async def _sleep_unless_disconnected(request: Request, seconds: float) -> bool:
-    """Wait `seconds` (the configured latency); True when the client left meanwhile."""
-    return await _until_disconnected(request, seconds)
-
-
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     initial = config or EmulatorConfig()
     initial.validate()
@@ -201,7 +196,7 @@ async def generate(state: EmulatorState, model: str, request: Request) -> JSONRe
 
     delay_ms = config.latency_ms + (state.plan.rng.uniform(0, config.jitter_ms)
                                     if config.jitter_ms else 0.0)
-    if delay_ms and await _sleep_unless_disconnected(request, delay_ms / 1000):
+    if delay_ms and await _until_disconnected(request, delay_ms / 1000):  # the latency
         state.abandoned += 1
         return error_response(*ERRORS["timeout"])  # nobody reads it
     if fault == "not_json":

@@ -67,14 +67,6 @@ def all_queries(dashboards: dict[str, dict] | None = None) -> list[Query]:
     return [q for d in dashboards.values() for q in iter_queries(d)]
 
 
-def find_query(dashboards: dict[str, dict], uid: str, title: str, ref: str = "A") -> Query:
-    """The query of panel `title` on dashboard `uid` whose refId or legend is `ref`."""
-    for query in iter_queries(dashboards[uid]):
-        if query.panel == title and ref in (query.target_json.get("refId"), query.ref):
-            return query
-    raise KeyError(f"no query {ref!r} on panel {title!r} of {uid}")
-
-
 def loki_label_filters(expr: str) -> list[tuple[str, str, str]]:
     """(field, operator, value) of every label filter stage after a LogQL selector."""
     return re.findall(r'\|\s*([A-Za-z_]\w*)\s*(=~|!~|!=|==|>=|<=|=|>|<)\s*("[^"]*"|[\w.]+)',

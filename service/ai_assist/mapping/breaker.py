@@ -37,7 +37,7 @@ from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import CIRCUIT_STATES, Metrics
 
 CLOSED, HALF_OPEN, OPEN = CIRCUIT_STATES
-GAUGE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+GAUGE_VALUE = {state: value for value, state in enumerate(CIRCUIT_STATES)}  # 0, 1, 2
 
 log = get_logger("ai_assist.breaker")
 
@@ -65,10 +65,6 @@ class CircuitBreaker:
         if self._state == OPEN and self._clock() - self._opened_at >= self.cooldown_s:
             self._move(HALF_OPEN)
         return self._state
-
-    @property
-    def consecutive_failures(self) -> int:
-        return self._failures
 
     def refuses(self) -> bool:
         """Whether a call would be refused now (reserves nothing)."""

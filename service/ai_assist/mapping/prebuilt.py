@@ -47,26 +47,28 @@ def load(disclosures: tuple[Disclosure, ...], model) -> np.ndarray | None:
     return vectors
 
 
+def _stored_fingerprint(path: Path) -> str | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["fingerprint"])
+    except OSError:  # no file yet
+        return None
+
+
 def build(model_name: str, check: bool) -> int:
     from ai_assist.mapping.backends import EmbeddingModel, identity_of
 
     disclosures = load_catalogue()
     path = path_for(model_name)
     fingerprint = catalogue_fingerprint(disclosures, identity_of(model_name))
+    fresh = _stored_fingerprint(path) == fingerprint
     if check:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                fresh = str(data["fingerprint"]) == fingerprint
-        except OSError:
-            fresh = False
         if not fresh:
             print(f"{path} is stale: run `make dashboards`", file=sys.stderr)
             return 1
         return 0
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["fingerprint"]) == fingerprint:
-                return 0  # embedding takes a minute: only when something changed
+    if fresh:
+        return 0  # embedding takes a minute: only when something changed
     model = EmbeddingModel(model_name, "cpu")
     vectors = model.encode([d.document for d in disclosures], kind="passage")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -124,13 +124,8 @@ class RequestContextMiddleware:
             # Too late for a status: returning without finishing the body makes the
             # server close the connection, and the client sees a truncated answer.
             return
-        body = json.dumps({"error": "internal_error", "message": INTERNAL_ERROR_MESSAGE,
-                           "request_id": request_id}).encode()
-        await send({"type": "http.response.start", "status": 500,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, 500, "internal_error", INTERNAL_ERROR_MESSAGE, request_id,
+                          [(b"connection", b"close")])
 
     async def _too_large(self, send, request_id: str, scope) -> None:
         from ai_assist.rejections import RequestRejected
@@ -140,9 +135,16 @@ class RequestContextMiddleware:
                                     f"{self.max_body_bytes} bytes", status=413)
         if hook and scope["path"].startswith("/v1/esg/map"):
             hook(rejection)
-        body = json.dumps({"error": rejection.reason, "message": rejection.message,
-                           "request_id": request_id}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, rejection.status, rejection.reason, rejection.message,
+                          request_id)
+
+
+async def _send_error(send, status: int, reason: str, message: str, request_id: str,
+                      headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """A JSON error answer (the app's ErrorBody shape) straight on the ASGI channel."""
+    body = json.dumps({"error": reason, "message": message,
+                       "request_id": request_id}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
