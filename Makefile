@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_TOOLS := tests/tools
 
-.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated bench eval capacity k8s compose-check stack-test clean
+.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity k8s compose-check stack-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -56,9 +56,24 @@ check-generated:  ## fail when committed dashboards or rules differ from their s
 	$(PY) -m alerting.readme --check
 	$(PY) -m deploy.k8s_build --check
 	$(PY) -m ai_assist.mapping.prebuilt --check
+	$(PY) -m ai_assist.costreport --from-aggregates $(COSTREPORT_EXAMPLE)/aggregates.json --out $(COSTREPORT_EXAMPLE) --check
+	$(PY) -m ai_assist.experiments example --check
 
-bench: setup  ## benchmark /v1/esg/map and the embedding stage; prints the figures
+# The committed example cost report, rendered from a fixed, committed set of aggregates
+# (a live report reads them from Prometheus: python -m ai_assist.costreport --prometheus URL).
+COSTREPORT_EXAMPLE := docs/examples/costreport
+costreport-example:  ## render the example cost report in docs/examples/costreport from its committed aggregates
+	$(PY) -m ai_assist.costreport --from-aggregates $(COSTREPORT_EXAMPLE)/aggregates.json --out $(COSTREPORT_EXAMPLE)
+
+experiment-example:  ## render the example A/B report in docs/examples/experiment from the fixed aggregates in ai_assist/experiments/example.py
+	$(PY) -m ai_assist.experiments example
+
+bench: setup  ## benchmark /v1/esg/map and the embedding stage, and what profiling costs; prints the figures
 	$(PY) tests/benchmark.py
+	$(PY) tests/bench_profiling.py
+
+gpu-check: setup  ## on a CUDA machine: the service on the GPU (fp16), its GPU metrics under load; writes .data/gpu-check/gpu-check.{json,md}
+	$(PY) tests/gpu_check.py
 
 eval: setup  ## mapping quality on eval/esg_eval_set.json: top-1 / top-5 / MRR by language and framework (MODEL=... for another embedding model)
 	$(PY) -m eval.run $(if $(MODEL),--model $(MODEL))

@@ -90,8 +90,8 @@ def queue_saturated(scale: Scale) -> list[Alert]:
         Alert("AIAssistEmbeddingQueueSaturated", "critical",
               f"{refusals} * 60 >= {QUEUE_REFUSALS_PER_MIN}", crit_for,
               "The embedding queue is full: requests are refused (critical)",
-              f"{{{{ $labels.instance }}}} refuses {{{{ $value | humanize }}}} requests/min "
-              f"with 503 because its embedding queue is full.",
+              "{{ $labels.instance }} refuses {{ $value | humanize }} requests/min "
+              "with 503 because its embedding queue is full.",
               links.REALTIME,
               f"{QUEUE_REFUSALS_PER_MIN}+ requests/min refused with QueueFullError over "
               f"{window}, for {crit_for}"),
@@ -151,7 +151,7 @@ def unenforced_or_blind(scale: Scale) -> list[Alert]:
     return [
         Alert("AIAssistRateLimitStoreDown", "warning", f"{store} > 0", for_,
               "Rate limits are not enforced: the shared store (Redis) fails",
-              f"{{{{ $labels.instance }}}} let {{{{ $value | humanize }}}} requests/s "
+              "{{ $labels.instance }} let {{ $value | humanize }} requests/s "
               "through without a rate-limit check because the shared store failed.",
               links.HEALTH,
               f"{M.RATE_LIMIT_STORAGE_ERRORS_TOTAL} rising over {window}, for {for_}"),

@@ -1,7 +1,8 @@
 """Every rule group of the bundle, and the rule files they compile to.
 
     sli.yml          recording rules over the service's raw metrics (the 18 SLIs, the
-                     request rate, the SLOs' error ratios over every window)
+                     request rate, the SLOs' error ratios over every window, the Gemini
+                     spend rate over the last day)
     thresholds.yml   warning and critical alerts of the plan's 18 thresholds
     slo.yml          SLO objective and error budget left; burn-rate alerts
     anomaly.yml      anomaly bands; alerts when a series rises above its band
@@ -9,6 +10,7 @@
                      a scale-out due
     autoscaling.yml  the desired replica count by the HPA's formula (reads raw metrics
                      and its own group's recordings)
+    canary.yml       the golden-set canary's hit rate below its baseline (raw counters)
 
 Every file but sli.yml reads only recorded series or raw metrics that no rule writes, so
 the promtool unit tests (alerting/unittests.py) feed them recorded series directly.
@@ -16,7 +18,9 @@ the promtool unit tests (alerting/unittests.py) feed them recorded series direct
 
 from __future__ import annotations
 
-from alerting import anomaly, autoscaling, operational, sli, slo, threshold_alerts
+from alerting import (
+    anomaly, autoscaling, canary, cost, operational, sli, slo, threshold_alerts,
+)
 from alerting.model import Alert, Group, Guidance, Recording
 from alerting.yamlout import dump
 from observability.durations import COMMITTED, Scale
@@ -31,6 +35,7 @@ def groups(scale: Scale = COMMITTED) -> list[Group]:
     return [
         Group(SLI_FILE, "ai-assist-sli", tuple(sli.recordings(scale))),
         Group(SLI_FILE, "ai-assist-slo-sli", tuple(slo.sli_recordings(scale))),
+        Group(SLI_FILE, "ai-assist-cost", tuple(cost.recordings(scale))),
         Group("thresholds.yml", "ai-assist-thresholds", tuple(threshold_alerts.alerts(scale))),
         Group("slo.yml", "ai-assist-slo",
               (*slo.budget_recordings(), *slo.alerts(scale))),
@@ -38,6 +43,7 @@ def groups(scale: Scale = COMMITTED) -> list[Group]:
               (*anomaly.recordings(scale), *anomaly.alerts(scale))),
         Group("operational.yml", "ai-assist-operational", tuple(operational.alerts(scale))),
         Group("autoscaling.yml", "ai-assist-autoscaling", tuple(autoscaling.recordings(scale))),
+        Group("canary.yml", "ai-assist-canary", tuple(canary.alerts(scale))),
     ]
 
 
@@ -60,4 +66,4 @@ def all_recordings(scale: Scale = COMMITTED) -> list[Recording]:
 
 def guidance() -> dict[str, Guidance]:
     return {**threshold_alerts.guidance(), **slo.guidance(), **anomaly.guidance(),
-            **operational.guidance()}
+            **operational.guidance(), **canary.GUIDANCE}

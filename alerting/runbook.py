@@ -12,7 +12,8 @@ from observability.thresholds import BY_KEY, MIN_REQUEST_RATE, TABLES
 from observability.uids import TITLES
 
 SECTIONS = {"ai-assist-thresholds": "The plan's thresholds", "ai-assist-slo": "SLOs",
-            "ai-assist-anomaly": "Anomalies", "ai-assist-operational": "The service"}
+            "ai-assist-anomaly": "Anomalies", "ai-assist-operational": "The service",
+            "ai-assist-canary": "Mapping quality (golden-set canary)"}
 
 
 def _by_name(alerts: list[Alert]) -> dict[str, list[Alert]]:

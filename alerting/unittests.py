@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from ai_assist.telemetry import metrics as M
-from alerting import anomaly, operational, slo, threshold_alerts
+from alerting import anomaly, canary, operational, slo, threshold_alerts
 from alerting.model import Alert
 from alerting.yamlout import dump
 from observability import autoscaling as A
@@ -369,6 +369,32 @@ def operational_scenarios() -> list[Scenario]:
     ]
 
 
+# --- the golden-set canary -------------------------------------------------------------
+def canary_scenarios() -> list[Scenario]:
+    """Per language, from the canary's raw counters: each phase outlasts the window, so
+    at its end the window holds that phase alone and the ratio is the phase's."""
+    alerts = _by_severity(canary.alerts(COMMITTED))
+    minutes = _minutes(canary.CANARY_WINDOW) + 10
+
+    def counters(language: str, checks: float, hits: float) -> dict[str, Counter]:
+        target = {**TARGET, "language": language}
+        return {selector(M.CANARY_CHECKS_TOTAL, target): Counter(checks),
+                selector(M.CANARY_HITS_TOTAL, target): Counter(hits)}
+
+    korean_fine = counters("ko", 4, 4)
+    en = {"language": "en"}
+    return [Scenario(
+        f"{canary.NAME}: all hits, one in four missed, three in four missed, all hits, off",
+        canary.NAME, (
+            Phase("all hits", minutes, {**counters("en", 4, 4), **korean_fine}),
+            Phase("one in four missed", minutes, {**counters("en", 4, 3), **korean_fine},
+                  (Firing(alerts["warning"], 0.75, en),)),
+            Phase("three in four missed", minutes, {**counters("en", 4, 1), **korean_fine},
+                  (Firing(alerts["warning"], 0.25, en), Firing(alerts["critical"], 0.25, en))),
+            Phase("all hits again", minutes, {**counters("en", 4, 4), **korean_fine}),
+            Phase("canary off", minutes, {**counters("en", 0, 0), **counters("ko", 0, 0)})))]
+
+
 # --- the desired replica count, from raw series ----------------------------------------
 def _instances(n: int) -> list[dict[str, str]]:
     return [{"job": SCRAPE_JOB, "instance": f"10.0.0.{i + 1}:8000"} for i in range(n)]
@@ -535,6 +561,7 @@ def test_files() -> dict[str, str]:
         "operational.test.yml": ("operational.yml",
                                  [s.to_test() for s in operational_scenarios()]),
         "autoscaling.test.yml": ("autoscaling.yml", autoscaling_tests()),
+        "canary.test.yml": ("canary.yml", [s.to_test() for s in canary_scenarios()]),
     }
     return {name: dump({"rule_files": [f"../rules/{rules}"], "evaluation_interval": "1m",
                         "tests": tests}, HEADER)

@@ -18,10 +18,13 @@ from dashboards.lib.panels import (
 from dashboards.lib.variables import INSTANCE as m
 from dashboards.lib.variables import INSTANCE_AND_MODEL as mm
 from observability import uids
+from observability.cost import COST_RATE_RECORD
 from observability.thresholds import BY_KEY
 
 UID = uids.COST
-PRICE_TABLE = "; ".join(f"{model} {p.input_per_million_usd:g} in / {p.output_per_million_usd:g} out"
+PRICE_TABLE = "; ".join(f"{model} {p.input_per_million_usd:g} in / "
+                        f"{p.cached_input_per_million_usd:g} cached in / "
+                        f"{p.output_per_million_usd:g} out"
                         for model, p in sorted(PRICES.items()))
 INPUT_GOAL = BY_KEY["avg_input_tokens"]
 RETRY = BY_KEY["retry_ratio"]
@@ -30,12 +33,16 @@ RETRY = BY_KEY["retry_ratio"]
 def projected_monthly_cost():
     return stat(
         "Projected monthly cost",
-        "Gemini spend rate x 30 days, averaged over the selected time range. Per model: "
-        "input tokens x input price + (output + thinking tokens) x output price, thinking "
-        f"billed as output (ai_assist/pricing.py, USD per 1M tokens: {PRICE_TABLE}). "
-        "Tokens of models without a price are not counted (see Tokens without a price).",
+        "Gemini spend rate over the last 24 h x 30 days (the recording rule "
+        f"{COST_RATE_RECORD}: a fixed 1d window, whatever the time picker says, so the "
+        "projection covers a whole daily cycle rather than the last hour). Per model: "
+        "input tokens x input price + cached input tokens x cached price + (output + "
+        "thinking tokens) x output price, thinking billed as output (ai_assist/pricing.py, "
+        f"USD per 1M tokens: {PRICE_TABLE}). Tokens of models without a price are not "
+        "counted (see Tokens without a price). `python -m ai_assist.costreport` projects "
+        "from a longer window.",
         "currencyUSD", [prom(Q.projected_monthly_cost_usd(mm), "USD / month")],
-        reduce="mean", decimals=2, width=6)
+        decimals=2, width=6)
 
 
 def token_efficiency():
@@ -76,8 +83,10 @@ def suggestions():
     cache = stat(
         "Advice: a response cache would save",
         "Share of answered requests whose text was already mapped recently "
-        f"({M.DUPLICATE_REQUESTS_TOTAL} / answered requests): the Gemini calls and "
-        "tokens a response cache keyed on the text would save.", "percentunit",
+        f"({M.DUPLICATE_REQUESTS_TOTAL} / answered requests, per replica): the Gemini "
+        "calls and tokens a response cache keyed on the text would save. The cache is "
+        "AI_ASSIST_CACHE_ENABLED (README: Response cache); its hits count here too, since "
+        "a hit repeats a text.", "percentunit",
         [prom(Q.cache_potential(m), "repeat requests")],
         steps=[{"color": "green", "value": None}, {"color": "yellow", "value": 0.05},
                {"color": "orange", "value": 0.2}],
@@ -128,8 +137,10 @@ def dashboard():
         section(
             "Tokens",
             timeseries("Tokens by type",
-                       "Gemini tokens per minute by type: input (prompt), output "
-                       "(candidates), thinking (billed at the output price).", "short",
+                       "Gemini tokens per minute by type: input (prompt), cached_input "
+                       "(prompt tokens Gemini served from its context cache, billed at the "
+                       "cached price), output (candidates), thinking (billed at the output "
+                       "price).", "short",
                        [prom(Q.tokens_per_minute_by_type(mm), "{{type}}")], stacked=True,
                        width=8),
             timeseries("Cost per hour by model",

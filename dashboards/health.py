@@ -3,6 +3,8 @@ and the service's logs from Loki."""
 
 from __future__ import annotations
 
+import attr
+
 from ai_assist.telemetry import metrics as M
 from dashboards.lib import logql as L
 from dashboards.lib import queries as Q
@@ -21,6 +23,7 @@ from dashboards.lib.panels import (
     timeseries,
     value_text,
 )
+from dashboards.lib.profiles import cpu_profile_link
 from dashboards.lib.variables import INSTANCE as m
 from observability import slo as S
 from observability import uids
@@ -155,7 +158,7 @@ def slo_budget():
 
 
 def dashboard():
-    return build(UID, uids.TITLES[UID],
+    board = build(UID, uids.TITLES[UID],
                  "Is it up, what runs, what fails, what hardware, what it knows, what it "
                  "logs.", [
         section("Service",
@@ -198,3 +201,4 @@ def dashboard():
                           height=6, min_value=0)),
         section("Logs (Loki)", *logs(), collapsed=True),
     ])
+    return attr.evolve(board, links=[*board.links, cpu_profile_link()])

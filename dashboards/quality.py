@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from ai_assist.frameworks import FRAMEWORKS
+from dashboards.lib import experiment_queries as X
 from dashboards.lib import queries as Q
+from dashboards.lib.canary import canary_section
 from dashboards.lib.layout import dashboard as build
 from dashboards.lib.layout import section
 from dashboards.lib.panels import (
     bar_gauge,
     prom,
+    table,
     threshold_stat,
     threshold_steps,
     timeseries,
@@ -82,4 +85,49 @@ def dashboard():
                        [prom(BY_KEY["avg_confidence"].expr(RATE, m), "average confidence")],
                        steps=threshold_steps(BY_KEY["avg_confidence"]), show_steps=True,
                        width=24, min_value=0, max_value=1)),
+        _experiments(),
+        canary_section(m),
     ])
+
+
+VARIANTS = ("Only the running experiment's variants (not `none`: no experiment, or "
+            "refused before a variant was chosen). The A/B report (`python -m "
+            "ai_assist.experiments report`) tests the differences for significance; these "
+            "panels only show them.")
+
+
+def _experiments():
+    """The running A/B experiment, its variants side by side (ai_assist/experiments)."""
+    return section(
+        "Experiments (A/B)",
+        table("Running experiment",
+              "The experiment the replicas run (AI_ASSIST_EXPERIMENT_FILE) and each "
+              "variant's configured share of the traffic. Empty: no experiment runs.",
+              [prom(X.running_experiment(m), "{{experiment}} {{variant}}", instant=True,
+                    table=True)], width=6, hide=("Time",)),
+        timeseries("Requests per minute by variant",
+                   "Requests answered per minute (success, fallback or error), by "
+                   f"experiment variant. {VARIANTS}", "reqpm",
+                   [prom(X.requests_per_minute_by_variant(m), "{{variant}}")], width=9),
+        timeseries("Success rate by variant",
+                   "Share of the answered requests that the LLM answered (not the fallback, "
+                   "not an error), by variant; 0 for a variant without requests.",
+                   "percentunit", [prom(X.success_rate_by_variant(m), "{{variant}}")],
+                   width=9, min_value=0, max_value=1),
+        timeseries("Average confidence by variant",
+                   "Mean of the answers' average confidence, by variant; 0 for a variant "
+                   "without answers.", "none",
+                   [prom(X.confidence_by_variant(m), "{{variant}}")], width=6,
+                   min_value=0, max_value=1),
+        timeseries("Response time p95 by variant",
+                   "95th percentile of the end-to-end time of answered requests, by "
+                   "variant; 0 for a variant without requests.", "s",
+                   [prom(X.latency_p95_by_variant(m), "{{variant}}")], width=6),
+        timeseries("Tokens per request by variant",
+                   "Gemini tokens billed per answered request (all types, retries "
+                   "included), by variant.", "short",
+                   [prom(X.tokens_per_request_by_variant(m), "{{variant}}")], width=6),
+        timeseries("Cost per request by variant",
+                   "Gemini spend per answered request (USD, prices from "
+                   "ai_assist/pricing.py), by variant.", "currencyUSD",
+                   [prom(X.cost_per_request_by_variant(m), "{{variant}}")], width=6))

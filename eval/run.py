@@ -98,7 +98,7 @@ def pipeline_stage(items: list[Item], model_name: str, index_dir: Path, work: Pa
                    ) -> dict[str, list]:
     import requests
 
-    from tests.harness.processes import start_emulator, start_service
+    from ai_assist.localrun import start_emulator, start_service
 
     emulator = start_emulator(work)
     service = None

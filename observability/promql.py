@@ -45,6 +45,7 @@ RATE = "$__rate_interval"
 FIXED_WINDOWS = {
     "1d": "daily figures (the plan's daily token and request rows)",
     "5m": "the last five minutes, and the anomaly band's inner rate",
+    "2h": "the golden-set canary's hit rate and checks (its runs are an hour apart)",
 }
 
 _GUARDED = re.compile(r"or on\(\) vector\([0-9.]+\)\)*$")

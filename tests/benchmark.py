@@ -220,7 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"2 s emulator, 64 clients: {rows[2]['req_s']:.1f} req/s "
               f"(ideal without head-of-line blocking: {64 / 2:.0f})")
         failure_rows(emulator, service.url, scale, rows[2])
+        from tests.bench_cache import cache_rows  # the response cache at 30 % repeats
+
+        cache_rows(work, emulator, {"AI_ASSIST_GEMINI_BASE_URL": emulator.url,
+                                    "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0",
+                                    "AI_ASSIST_LOG_LEVEL": "WARNING"}, scale)
         backend_rows()
+        from tests.bench_throughput import throughput_rows  # issue 13: ratios, memory
+
+        throughput_rows(work, emulator, scale)
     finally:
         service.stop()
         emulator.stop()

@@ -3,6 +3,7 @@ HTTP by uvicorn, with spans and logs captured), and the stack with traffic."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -71,8 +72,14 @@ class LiveService:
         return self.state.settings
 
     def sample(self, name: str, **labels) -> float:
-        value = self.state.metrics.registry.get_sample_value(name, labels or None)
-        return 0.0 if value is None else value
+        """The sum of the samples of `name` whose labels include `labels` (labels not
+        named, such as `variant`, are summed over, as PromQL's sum by would)."""
+        return sample_sum(self.state.metrics.registry, name, **labels)
+
+
+def sample_sum(registry, name: str, **labels) -> float:
+    return sum(s.value for family in registry.collect() for s in family.samples
+               if s.name == name and s.labels.items() >= labels.items())
 
 
 def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -132,8 +139,25 @@ STACK_SCRAPE_INTERVAL_S = 1.0
 # to one scrape to the end of its window, so a ratio across replicas is off by up to one
 # scrape over the span: a long flat lead-in keeps that under 3 %.
 STACK_LEAD_IN_SCRAPES = 40
-# Fixed token counts from the emulator, so the token panels have a known truth.
-STACK_USAGE = {"prompt_tokens": 1500, "output_tokens": 300, "thinking_tokens": 120}
+# Fixed token counts from the emulator, so the token panels have a known truth; part of
+# each prompt is reported as served from Gemini's context cache (billed at its own price).
+STACK_USAGE = {"prompt_tokens": 1500, "output_tokens": 300, "thinking_tokens": 120,
+               "cached_tokens": 400}
+
+
+# The A/B experiment both replicas run (tests/test_experiments_report.py reads its
+# report): 6 candidates against the default 12. The emulator plants the difference:
+# confidences 0.02 lower per candidate under 12 (0.12 lower in "six", less where the
+# emulator's 0.97 cap held the control's; TCFD-only requests of the mix get 11 candidates,
+# so 0.02 lower). The unforced
+# traffic all comes from one client (127.0.0.1), which this name puts in "control";
+# forced traffic then brings "six" to its share (tests/harness/traffic.py,
+# drive_experiment). A small share keeps the added requests few, so the other proofs'
+# traffic mix keeps its contrasts (tests/mutations.py).
+STACK_EXPERIMENT = {"name": "stack-candidates",
+                    "variants": [{"name": "control", "weight": 75},
+                                 {"name": "six", "weight": 25, "candidates": 6}]}
+STACK_CONFIDENCE_PER_MISSING_CANDIDATE = 0.02
 
 
 @dataclass
@@ -148,6 +172,7 @@ class StackWithTraffic:
     emulator: object
     health: list = field(default_factory=list)  # each replica's /health after the traffic
     model: str = Settings.gemini_model  # the services run the default model
+    experiment: dict = field(default_factory=lambda: STACK_EXPERIMENT)  # on services[0]
 
     def query(self, expr: str) -> list:
         return self.prom.query(expr, time=self.query_time)
@@ -168,12 +193,17 @@ def stack_with_traffic(tmp_path_factory):
     that reaches every path. Yields once Prometheus holds every request."""
     from tests.harness.processes import start_service
     from tests.harness.prom import start_prometheus
-    from tests.harness.traffic import Tally, burst, drive_errors, drive_mix, send_bad_requests
+    from tests.harness.traffic import (
+        Tally, burst, drive_errors, drive_experiment, drive_mix, send_bad_requests,
+    )
 
     root = Path(__file__).resolve().parents[1]
     work = tmp_path_factory.mktemp("stack")
     emulator = start_emulator(work)
-    emulator.configure(**STACK_USAGE)
+    emulator.configure(**STACK_USAGE, confidence_per_missing_candidate=(
+        STACK_CONFIDENCE_PER_MISSING_CANDIDATE))
+    experiment_file = work / "experiment.json"
+    experiment_file.write_text(json.dumps(STACK_EXPERIMENT))
     common = {"AI_ASSIST_GEMINI_BASE_URL": emulator.url, "AI_ASSIST_LLM_TIMEOUT_S": "1",
               "AI_ASSIST_LLM_BACKOFF_S": "0.01", "AI_ASSIST_CHROMA_PATH": str(work / "chroma"),
               # a breaker the traffic opens stays open while the proofs read it
@@ -181,8 +211,10 @@ def stack_with_traffic(tmp_path_factory):
     services = []
     prom = None
     try:
-        services.append(start_service(work, {**common, "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0"}))
+        services.append(start_service(work, {**common, "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0",
+                                             "AI_ASSIST_EXPERIMENT_FILE": str(experiment_file)}))
         services.append(start_service(work, {**common, "AI_ASSIST_FALLBACK_ENABLED": "false",
+                                             "AI_ASSIST_EXPERIMENT_FILE": str(experiment_file),
                                              "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "60",
                                              "AI_ASSIST_RATE_LIMIT_BURST": "3"}))
         rules = sorted((root / "prometheus" / "rules").glob("*.yml"))
@@ -198,12 +230,15 @@ def stack_with_traffic(tmp_path_factory):
                    >= STACK_LEAD_IN_SCRAPES, 3 * lead_in_s, "the lead-in of zeroes")
         tally = Tally(tokens_per_call={"input": STACK_USAGE["prompt_tokens"],
                                        "output": STACK_USAGE["output_tokens"],
-                                       "thinking": STACK_USAGE["thinking_tokens"]})
+                                       "thinking": STACK_USAGE["thinking_tokens"],
+                                       "cached_input": STACK_USAGE["cached_tokens"]})
         full, degraded = services
         drive_mix(full.url, tally)
         send_bad_requests(full.url, tally)
         drive_errors(degraded.url, tally)
         burst(degraded.url, tally, requests_sent=6)  # past its rate limit of 3
+        drive_experiment(full.url, tally,
+                         {v["name"]: v["weight"] for v in STACK_EXPERIMENT["variants"]})
         # A probe reads each replica's health now, so the gauges hold still from here on.
         health = [requests.get(f"{s.url}/health", timeout=30).json() for s in services]
         tally.finished_at = time.time()

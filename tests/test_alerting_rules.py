@@ -182,7 +182,7 @@ def test_histogram_selectors_match_the_bucket_labels_the_service_writes():
 
     registry = CollectorRegistry()
     metrics = M.Metrics(registry)
-    metrics.request_duration.labels("success").observe(1)
+    metrics.request_duration.labels("success", "none").observe(1)
     exposed = set(re.findall(rf'{M.REQUEST_DURATION}_bucket\{{[^}}]*le="([^"]+)"',
                              generate_latest(registry).decode()))
     for rule in load_rules():

@@ -92,6 +92,29 @@ def test_every_entry_is_fit_for_the_prompt_and_the_index():
         assert all(isinstance(v, str) and v for v in metadata.values())
 
 
+def test_every_disclosure_has_a_korean_title_embedded_with_its_english_text():
+    """Korean passages share no words with English titles: each disclosure carries its
+    Korean title, and the embedded document holds both (issue 10)."""
+    hangul = re.compile("[\uac00-\ud7a3]")
+    for d in CATALOGUE:
+        assert hangul.search(d.title_ko) and hangul.search(d.group_ko), d.id
+        assert d.document.startswith(f"{d.title_ko}. {d.title}. "), d.id
+        assert d.document.endswith(f"({d.group_ko}; {d.group})"), d.id
+    assert len({d.title_ko for d in CATALOGUE if d.framework == "GRI"}) == len(ids_of("GRI"))
+
+
+def test_a_catalogue_without_korean_names_still_loads(data_copy):
+    def english_only(doc):
+        doc.pop("groups_ko")
+        for d in doc["disclosures"]:
+            d.pop("title_ko")
+
+    rewrite(data_copy, "tcfd.json", english_only)
+    tcfd = load_catalogue(("TCFD",), data_dir=data_copy)
+    assert all(d.title_ko == d.group_ko == "" and d.document ==
+               f"{d.title}. {d.description} ({d.group})" for d in tcfd)
+
+
 def test_frameworks_argument_selects_files_and_rejects_unknown_ones():
     only = load_catalogue(("TCFD",))
     assert {d.framework for d in only} == {"TCFD"} and len(only) == 11
@@ -109,6 +132,11 @@ def test_fingerprint_is_stable_and_follows_content_and_model():
     edited = list(CATALOGUE)
     edited[0] = dataclasses.replace(edited[0], description=edited[0].description + " More.")
     assert catalogue_fingerprint(tuple(edited), MODEL) != base
+    korean = list(CATALOGUE)
+    korean[0] = dataclasses.replace(korean[0], title_ko=korean[0].title_ko + " 현황")
+    assert catalogue_fingerprint(tuple(korean), MODEL) != base
+    korean[0] = dataclasses.replace(CATALOGUE[0], group_ko="GRI 2: 일반 공시 2021")
+    assert catalogue_fingerprint(tuple(korean), MODEL) != base
     assert catalogue_fingerprint(CATALOGUE[1:], MODEL) != base
 
 
@@ -151,6 +179,18 @@ MALFORMED = [
     ("no source", "gri.json", lambda doc: doc.pop("source"), r"gri\.json: source"),
     ("not an object", "tcfd.json", lambda doc: doc["disclosures"].append("x"),
      r"tcfd\.json: disclosure #12 is not a JSON object"),
+    ("Korean title without Korean", "gri.json",
+     lambda doc: doc["disclosures"][0].update(title_ko="Organizational details"),
+     r"gri\.json: disclosure 'GRI 2-1': title_ko has no Korean \(Hangul\) text"),
+    ("a group without its Korean name", "esrs.json",
+     lambda doc: doc["groups_ko"].pop("ESRS E2 Pollution"),
+     r"esrs\.json: disclosure 'ESRS E2-1': group 'ESRS E2 Pollution' has no name in groups_ko"),
+    ("a Korean group name without Korean", "sasb.json",
+     lambda doc: doc["groups_ko"].update({"SASB Chemicals": "Chemicals"}),
+     r"sasb\.json: groups_ko must map each group to a Korean \(Hangul\) name"),
+    ("empty Korean title", "tcfd.json",
+     lambda doc: doc["disclosures"][0].update(title_ko=" "),
+     r"tcfd\.json: disclosure 'TCFD Governance a' has an empty or non-string title_ko"),
 ]
 
 

@@ -262,7 +262,12 @@ async def test_usage_overrides_and_thinking_budget(client, fresh):
     capped = await generate(client, prompt(),
                             thinking_config=types.ThinkingConfig(thinking_budget=100))
     assert capped.usage_metadata.thoughts_token_count == 100
-    assert stats(fresh)["tokens"] == {"prompt": 2000, "output": 240, "thinking": 350}
+    assert stats(fresh)["tokens"] == {"prompt": 2000, "output": 240, "thinking": 350,
+                                      "cached": 0}
+    assert capped.usage_metadata.cached_content_token_count is None  # none unless asked
+    configure(fresh, cached_tokens=600)
+    cached = (await generate(client, prompt())).usage_metadata
+    assert (cached.prompt_token_count, cached.cached_content_token_count) == (1000, 600)
 
 
 async def test_concurrent_calls_wait_in_parallel(client, fresh):

@@ -22,7 +22,7 @@ from ai_assist.telemetry.tracing import SHUTDOWN_TIMEOUT_S
 from deploy import k8s_build
 from observability import autoscaling as A
 from tests.harness.rules import load_rules, metric_name, selectors
-from tests.k8s_tools import check_core, check_crds, is_custom, kustomize, name
+from tests.k8s_tools import check_core, check_crds, is_custom, kustomize
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"

@@ -67,8 +67,9 @@ class Harness:
         self.mapper = GeminiMapper(self.settings, self.metrics)
 
     def sample(self, name: str, **labels) -> float:
-        value = self.metrics.registry.get_sample_value(name, labels or None)
-        return 0.0 if value is None else value
+        from tests.conftest import sample_sum  # labels not named (variant) summed over
+
+        return sample_sum(self.metrics.registry, name, **labels)
 
     def calls(self, outcome: str) -> float:
         return self.sample("gemini_api_calls_total", outcome=outcome, model=MODEL)
@@ -193,6 +194,20 @@ async def test_malformed_is_retried_then_invalid_response(make, emu):
     wasted = h.sample("gemini_tokens_wasted_total", reason="invalid_json")
     assert wasted == billed["prompt"] + billed["output"] + billed["thinking"] > 0
     assert h.sample("esg_mapping_duration_seconds_count", stage="json_parsing") == 3
+
+
+async def test_cached_prompt_tokens_are_counted_apart_at_their_own_price(make, emu, spans):
+    configure(emu, prompt_tokens=1800, output_tokens=200, thinking_tokens=100,
+              cached_tokens=1200)
+    h = make()
+    result = await h.map()
+    assert (result.input_tokens, result.cached_input_tokens) == (1800, 1200)
+    # the prompt is split: the cached part at the cached price, the rest at the input price
+    assert (h.tokens("input"), h.tokens("cached_input")) == (600, 1200)
+    assert (h.tokens("output"), h.tokens("thinking")) == (200, 100)
+    chat = next(s for s in spans.get_finished_spans() if s.name.startswith("chat "))
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 1800
+    assert chat.attributes["gen_ai.usage.cache_read.input_tokens"] == 1200
 
 
 async def test_malformed_once_then_success(make, emu):

@@ -47,13 +47,15 @@ def k(name: str, **labels) -> str:
 
 
 def scrape(url: str) -> dict[str, float]:
-    """Every sample of /metrics, keyed like k() (the model label left out)."""
+    """Every sample of /metrics, keyed like k() (the model and variant labels summed
+    over)."""
     text = requests.get(f"{url}/metrics", timeout=10).text
-    out = {}
+    out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            labels = {key: value for key, value in s.labels.items() if key != "model"}
-            out[k(s.name, **labels)] = s.value
+            labels = {key: value for key, value in s.labels.items()
+                      if key not in ("model", "variant")}
+            out[k(s.name, **labels)] = out.get(k(s.name, **labels), 0.0) + s.value
     return out
 
 

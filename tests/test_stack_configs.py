@@ -21,6 +21,7 @@ from ai_assist import ports
 from ai_assist.config import Settings
 from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import SERVICE_NAME
+from dashboards.lib.profiles import PROFILE_TYPE
 from observability import uids as DS
 from tests.harness.compose import GPU_FILE, ROOT, resolved_config, run_compose
 
@@ -43,6 +44,7 @@ SERVICE_PORTS = {
     "loki": {ports.LOKI},
     "tempo": {ports.TEMPO, ports.OTLP_GRPC, ports.OTLP_HTTP},
     "alloy": {ports.ALLOY},
+    "pyroscope": {ports.PYROSCOPE},
 }
 # Never stream labels: unbounded values belong in the log line (DESIGN.md, Logs).
 HIGH_CARDINALITY = {"request_id", "trace_id", "span_id", "company_id", "user_id", "text",
@@ -281,7 +283,8 @@ def datasources() -> dict[str, dict]:
 
 def test_datasource_uids_are_the_ones_the_dashboards_use(datasources):
     expected = {DS.PROMETHEUS_UID: "prometheus", DS.LOKI_UID: "loki",
-                DS.TEMPO_UID: "tempo", DS.ALERTMANAGER_UID: "alertmanager"}
+                DS.TEMPO_UID: "tempo", DS.ALERTMANAGER_UID: "alertmanager",
+                DS.PYROSCOPE_UID: "grafana-pyroscope-datasource"}
     assert {uid: ds["type"] for uid, ds in datasources.items()} == expected
     assert [uid for uid, ds in datasources.items() if ds.get("isDefault")] == [DS.PROMETHEUS_UID]
 
@@ -290,7 +293,8 @@ def test_datasource_urls_point_at_the_compose_services(datasources):
     expected = {DS.PROMETHEUS_UID: f"http://prometheus:{ports.PROMETHEUS}",
                 DS.LOKI_UID: f"http://loki:{ports.LOKI}",
                 DS.TEMPO_UID: f"http://tempo:{ports.TEMPO}",
-                DS.ALERTMANAGER_UID: f"http://alertmanager:{ports.ALERTMANAGER}"}
+                DS.ALERTMANAGER_UID: f"http://alertmanager:{ports.ALERTMANAGER}",
+                DS.PYROSCOPE_UID: f"http://pyroscope:{ports.PYROSCOPE}"}
     assert {uid: ds["url"] for uid, ds in datasources.items()} == expected
     assert datasources[DS.ALERTMANAGER_UID]["jsonData"]["implementation"] == "prometheus"
 
@@ -340,6 +344,11 @@ def test_signals_link_to_each_other(datasources):
     assert tempo["tracesToMetrics"]["tags"] == [{"key": "service.name", "value": "job"}]
     assert tempo["serviceMap"]["datasourceUid"] == DS.PROMETHEUS_UID
     assert "lokiSearch" not in tempo  # ignored by current Grafana: tracesToLogsV2 does it
+    # the service's profiles: {service_name="ai-assist"}, the type the Python SDK sends
+    profiles = tempo["tracesToProfiles"]
+    assert profiles["datasourceUid"] == DS.PYROSCOPE_UID
+    assert profiles["tags"] == [{"key": "service.name", "value": "service_name"}]
+    assert profiles["profileTypeId"] == PROFILE_TYPE and profiles["customQuery"] is False
 
 
 def test_trace_to_metrics_queries_name_catalogue_metrics_and_labels(datasources):

@@ -7,9 +7,10 @@ observability/thresholds.py, not from here.
 
 from __future__ import annotations
 
-from ai_assist.pricing import OUTPUT_BILLED_TYPES, PRICES
+from ai_assist.pricing import PRICES
 from ai_assist.telemetry import metrics as M
 from observability import autoscaling as AUTOSCALING
+from observability.cost import COST_RATE_RECORD, SECONDS_PER_MONTH, cost_usd_per_second
 from observability.promql import (
     RATE,
     per_minute,
@@ -25,8 +26,6 @@ from observability.promql import (
 from observability.thresholds import BY_KEY, answered_rate
 from observability.uids import SCRAPED
 
-INPUT_BILLED_TYPES = tuple(t for t in M.TOKEN_TYPES if t not in OUTPUT_BILLED_TYPES)
-SECONDS_PER_MONTH = 30 * 86400
 
 
 def _increase(metric: str, window: str, matchers: str, m: str) -> str:
@@ -126,23 +125,13 @@ def wasted_tokens_per_minute_by_reason(m: str, w: str = RATE) -> str:
 
 
 def cost_usd_per_second_by_model(m: str, w: str = RATE) -> str:
-    """Spend rate per model from the token counters and the price table.
-
-    One term per (model, price class); the terms have distinct label sets, so `or`
-    is their union and the sum adds them up.
-    """
-    terms = []
-    for model, price in sorted(PRICES.items()):
-        for types, per_million in ((INPUT_BILLED_TYPES, price.input_per_million_usd),
-                                   (OUTPUT_BILLED_TYPES, price.output_per_million_usd)):
-            matchers = f'type=~"{"|".join(types)}", model="{model}"'
-            terms.append(f"{sum_rate(M.GEMINI_TOKENS_TOTAL, w, matchers, m, by='model, type')}"
-                         f" * {per_million:g} / 1e6")
-    return f"sum by (model) ({' or '.join(terms)})"
+    """Spend rate per model from the token counters and the price table."""
+    return cost_usd_per_second(m, w)
 
 
-def projected_monthly_cost_usd(m: str, w: str = RATE) -> str:
-    return zero_when_absent(f"sum({cost_usd_per_second_by_model(m, w)}) * {SECONDS_PER_MONTH}")
+def projected_monthly_cost_usd(m: str) -> str:
+    """The recorded spend rate over the last day (observability/cost.py) x 30 days."""
+    return zero_when_absent(f"sum({sel(COST_RATE_RECORD, m=m)}) * {SECONDS_PER_MONTH}")
 
 
 def cost_usd_per_hour_by_model(m: str, w: str = RATE) -> str:

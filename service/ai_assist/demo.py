@@ -9,48 +9,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from ai_assist import pricing
+from ai_assist.localrun import free_port, start, wait_ready
 from ai_assist.samples import SAMPLES
 from ai_assist.telemetry import metrics as M
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 FAULTS = (("retried after a 503", "503*1"), ("malformed JSON, retried", "malformed*1"),
           ("Gemini down: fallback", "503"), ("Gemini times out: fallback", "timeout"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"process exited ({proc.returncode}); its log:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"{url} did not answer within {timeout:.0f} s; log: {log}")
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], env=env, stdout=open(log, "w"),
-                            stderr=subprocess.STDOUT)
 
 
 def _samples(metrics_text: str) -> dict[tuple[str, tuple], float]:
@@ -89,7 +63,8 @@ def summarise(metrics_text: str, model: str) -> str:
     count = _sum(s, f"{M.CONFIDENCE}_count")
     if count:
         lines.append(f"  avg confidence  {_sum(s, f'{M.CONFIDENCE}_sum') / count:.2f}")
-    cost = pricing.cost_usd(model, tokens["input"], tokens["output"], tokens["thinking"])
+    cost = pricing.cost_usd(model, tokens["input"], tokens["output"], tokens["thinking"],
+                            tokens["cached_input"])
     lines.append(f"  gemini cost     ${cost:.4f} at {model} prices (ai_assist/pricing.py)")
     return "\n".join(lines)
 
@@ -103,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ai-assist-demo-"))
     env = {**os.environ, "PYTHONPATH": f"{SERVICE_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    emulator_port, service_port = _free_port(), _free_port()
+    emulator_port, service_port = free_port(), free_port()
     emulator_log, service_log = workdir / "emulator.log", workdir / "service.log"
-    emulator = _start(["-m", "gemini_emulator", "--host", "127.0.0.1", "--port",
+    emulator = start(["-m", "gemini_emulator", "--host", "127.0.0.1", "--port",
                        str(emulator_port), "--latency-ms", "150"], env, emulator_log)
     service_env = {**env, "AI_ASSIST_PORT": str(service_port),
                    "AI_ASSIST_GEMINI_BASE_URL": f"http://127.0.0.1:{emulator_port}",
@@ -113,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
                    "AI_ASSIST_LLM_BACKOFF_S": env.get("AI_ASSIST_LLM_BACKOFF_S", "0.2"),
                    "AI_ASSIST_CHROMA_PATH": env.get("AI_ASSIST_CHROMA_PATH",
                                                     str(Path(".data/chroma").resolve()))}
-    service = _start(["-m", "ai_assist"], service_env, service_log)
+    service = start(["-m", "ai_assist"], service_env, service_log)
     base = f"http://127.0.0.1:{service_port}"
     try:
         print(f"Starting the Gemini emulator and the service (logs in {workdir}) ...")
-        _wait(f"http://127.0.0.1:{emulator_port}/healthz", emulator, 60, emulator_log)
-        _wait(f"{base}/readyz", service, 300, service_log)
+        wait_ready(f"http://127.0.0.1:{emulator_port}/healthz", emulator, 60, emulator_log)
+        wait_ready(f"{base}/readyz", service, 300, service_log)
         health = requests.get(f"{base}/health", timeout=30).json()
         print(f"Service ready at {base}: {health['status']} "
               + ", ".join(f"{k}: {v['detail']}" for k, v in health["checks"].items()))

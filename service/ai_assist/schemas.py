@@ -89,6 +89,10 @@ class MapResponse(BaseModel):
                                             "embedding-only ranking instead of the LLM.")
     fallback_reason: str | None = None
     model: str = Field(description="The model that chose the matches.")
+    cached: bool = Field(default=False, description="True when the answer was served by "
+                                                   "the response cache "
+                                                   "(AI_ASSIST_CACHE_ENABLED): an earlier "
+                                                   "LLM answer to the same request.")
 
 
 class ErrorBody(BaseModel):

@@ -47,11 +47,15 @@ Runtime control (JSON):
     GET  /healthz
     GET  /_emulator/config     the config: latency_ms, jitter_ms, fault_rates {FAULT: p},
                                seed, prompt_tokens, output_tokens, thinking_tokens
-                               (null: computed), hang_s, retry_delay_s
+                               (null: computed), hang_s, retry_delay_s,
+                               confidence_per_missing_candidate (A/B tests' planted
+                               difference: confidences drop by this per candidate the
+                               prompt has fewer than 12)
     POST /_emulator/config     change some keys (a partial object); answers the config
     POST /_emulator/reset      back to the start-up config; clears stats and marker counts
     GET  /_emulator/stats      {"calls", "in_flight", "abandoned", "by_outcome": {...},
-                               "tokens": {...}}: calls received, held now, given up by
+                               "tokens": {...}, "tokens_by_candidates": {"N": {...}}
+                               (by candidates in the prompt)}: calls received, held now, given up by
                                their client while held (timeout / hang / latency)
 
 Run it: `python -m gemini_emulator --host 127.0.0.1 --port 8090 --latency-ms 150`

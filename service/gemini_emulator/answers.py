@@ -24,6 +24,7 @@ from ai_assist.mapping.prompt import (
 
 MIN_CONFIDENCE, MAX_CONFIDENCE = 0.55, 0.97
 KEEP_RATIO = 0.6  # a candidate is chosen when it scores at least this share of the best
+REFERENCE_CANDIDATES = 12  # the service's default AI_ASSIST_CANDIDATES
 _WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
 _STOPWORDS = frozenset("""
 the and for with from that this were was are has have had its our their which what
@@ -98,13 +99,17 @@ def _stem(word: str) -> str:
     return word[:5]  # "emissions" ~ "emission", "reporting" ~ "reported"
 
 
-def choose(parsed: ParsedPrompt) -> list[dict]:
+def choose(parsed: ParsedPrompt, per_missing_candidate: float = 0.0) -> list[dict]:
     """The matches the emulated model picks: 1..top_k of them, best first.
 
     Ranked by the service's similarity. A candidate is kept while its similarity, placed
     between the lowest and the highest of the prompt's candidates (0..1), reaches
     KEEP_RATIO, so the scale of the embedding model (MiniLM ~0.3-0.7, E5 ~0.75-0.9) does
-    not matter. Confidence grows with that relative place and the top similarity."""
+    not matter. Confidence grows with that relative place and the top similarity.
+
+    `per_missing_candidate` plants a known difference for A/B tests: each candidate the
+    prompt has fewer than REFERENCE_CANDIDATES lowers every confidence by that much (a
+    model shown fewer alternatives is less sure)."""
     if not parsed.candidates:
         return []
     passage_stems = {_stem(w) for w in words(parsed.passage)}
@@ -120,6 +125,8 @@ def choose(parsed: ParsedPrompt) -> list[dict]:
                         if _stem(w) in passage_stems)
         wobble = (unit(parsed.passage, c.disclosure_id) - 0.5) * 0.02
         confidence = 0.55 + 0.33 * relative + 0.1 * best + wobble
+        confidence -= per_missing_candidate * max(0, REFERENCE_CANDIDATES
+                                                  - len(parsed.candidates))
         matches.append({"disclosure_id": c.disclosure_id,
                         "confidence": round(min(MAX_CONFIDENCE,
                                                 max(MIN_CONFIDENCE, confidence)), 2),

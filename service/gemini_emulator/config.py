@@ -30,8 +30,14 @@ class EmulatorConfig:
     prompt_tokens: int | None = None   # usage overrides; None: about chars / 4
     output_tokens: int | None = None
     thinking_tokens: int | None = None  # None: a deterministic 50..300 per prompt
+    # prompt tokens reported as served from the context cache (cachedContentTokenCount,
+    # at most the prompt); None or 0: none, as Gemini reports a prompt it did not cache
+    cached_tokens: int | None = None
     hang_s: float = 600.0              # how long a timeout fault holds the request
     retry_delay_s: float | None = None  # RetryInfo.retryDelay sent with 429s
+    # A/B experiments' planted difference: each candidate a prompt has fewer than
+    # REFERENCE_CANDIDATES lowers every confidence of the answer by this much (0: off)
+    confidence_per_missing_candidate: float = 0.0
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -65,7 +71,7 @@ class EmulatorConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 problems.append(f"{name} must be a number >= 0")
-        for name in ("prompt_tokens", "output_tokens", "thinking_tokens"):
+        for name in ("prompt_tokens", "output_tokens", "thinking_tokens", "cached_tokens"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                       or value < 0):
@@ -73,6 +79,9 @@ class EmulatorConfig:
         if self.retry_delay_s is not None and (not isinstance(self.retry_delay_s, (int, float))
                                                or self.retry_delay_s < 0):
             problems.append("retry_delay_s must be null or a number >= 0")
+        step = self.confidence_per_missing_candidate
+        if not isinstance(step, (int, float)) or isinstance(step, bool) or not 0 <= step <= 0.1:
+            problems.append("confidence_per_missing_candidate must be a number in 0..0.1")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             problems.append("seed must be an integer")
         for fault, rate in self.fault_rates.items():

@@ -54,6 +54,9 @@ class EmulatorState:
     plan: FaultPlan = field(init=False)
     outcomes: Counter = field(default_factory=Counter)
     tokens: Counter = field(default_factory=Counter)
+    # tokens billed by the number of candidates in the prompt (A/B variants that hand
+    # Gemini fewer candidates are told apart by it)
+    tokens_by_candidates: dict = field(default_factory=dict)
     calls: int = 0
     in_flight: int = 0
     abandoned: int = 0  # calls whose client went away before the answer
@@ -67,6 +70,7 @@ class EmulatorState:
         self.plan.reset(self.config)
         self.outcomes.clear()
         self.tokens.clear()
+        self.tokens_by_candidates.clear()
         self.calls = 0
         self.abandoned = 0
 
@@ -74,7 +78,10 @@ class EmulatorState:
         return {"calls": self.calls, "in_flight": self.in_flight,
                 "abandoned": self.abandoned,
                 "by_outcome": {o: self.outcomes.get(o, 0) for o in OUTCOMES},
-                "tokens": {t: self.tokens.get(t, 0) for t in ("prompt", "output", "thinking")}}
+                "tokens": {t: self.tokens.get(t, 0) for t in ("prompt", "output", "thinking",
+                                                                 "cached")},
+                "tokens_by_candidates": {str(n): dict(c) for n, c
+                                         in sorted(self.tokens_by_candidates.items())}}
 
 
 def request_text(body: dict) -> str:
@@ -216,7 +223,7 @@ def model_answer(state: EmulatorState, model: str, prompt: str, fault: str | Non
                  thinking_budget: int | None) -> dict:
     config = state.config
     parsed = answers.parse_prompt(prompt)
-    matches = answers.choose(parsed)
+    matches = answers.choose(parsed, config.confidence_per_missing_candidate)
     finish = "STOP"
     if fault == "invented":
         matches = answers.invented(matches, replace_all=False)
@@ -242,8 +249,12 @@ def model_answer(state: EmulatorState, model: str, prompt: str, fault: str | Non
                 else answers.thinking_tokens_for(prompt))
     if thinking_budget is not None:
         thinking = min(thinking, thinking_budget)
-    state.tokens.update({"prompt": prompt_tokens, "output": output_tokens,
-                         "thinking": thinking})
+    # the part of the prompt "served from the context cache": only when configured
+    cached = min(config.cached_tokens or 0, prompt_tokens)
+    billed = {"prompt": prompt_tokens, "output": output_tokens, "thinking": thinking,
+              "cached": cached}
+    state.tokens.update(billed)
+    state.tokens_by_candidates.setdefault(len(parsed.candidates), Counter()).update(billed)
 
     content: dict = {"role": "model"}
     if text:
@@ -253,6 +264,9 @@ def model_answer(state: EmulatorState, model: str, prompt: str, fault: str | Non
              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}]}
     if thinking:
         usage["thoughtsTokenCount"] = thinking
+    if cached:
+        usage["cachedContentTokenCount"] = cached
+        usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
     if not output_tokens:
         del usage["candidatesTokenCount"]  # Gemini leaves zero counts out
     return {

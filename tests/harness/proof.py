@@ -80,7 +80,8 @@ def truth_of(stack) -> tuple[Truth, float, float]:
     truth = Truth(stack.traffic, outcomes, stack.traffic.tokens_per_call,
                   rate_interval_s(interval_s, stack.scrape_interval_s), len(stack.services),
                   stack.model, _buckets(stack, at),
-                  instances=tuple(s.target for s in stack.services), health=stack.health)
+                  instances=tuple(s.target for s in stack.services), health=stack.health,
+                  emulator_stats=stack.emulator.stats())
     return truth, at, interval_s
 
 

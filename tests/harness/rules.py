@@ -4,10 +4,11 @@ selectors inside a rule's expression."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
-from alerting.build import RULES_DIR, TESTS_DIR
+from alerting.build import RULES_DIR, TESTS_DIR  # noqa: F401  (re-exported)
 
 KEYWORDS = {"and", "or", "unless", "on", "ignoring", "by", "without", "group_left",
             "group_right", "bool", "offset", "inf", "nan"}

@@ -32,6 +32,7 @@ class Sent:
     seconds: float  # client-side latency
     text: str | None  # the text field as sent (None when the body was not JSON text)
     frameworks: tuple[str, ...] | None  # as requested; None asks for all
+    variant: str | None = None  # the experiment variant the answer named (its header)
 
     @property
     def status(self) -> str:
@@ -98,17 +99,21 @@ def _send(tally: Tally, service: str, text, frameworks, **kwargs) -> requests.Re
     except ValueError:
         body = {}
     tally.add(Sent(service, response.status_code, body if isinstance(body, dict) else {},
-                   elapsed, text, tuple(frameworks) if frameworks is not None else None))
+                   elapsed, text, tuple(frameworks) if frameworks is not None else None,
+                   response.headers.get("X-Experiment-Variant")))
     return response
 
 
 def map_request(tally: Tally, base_url: str, text: str, frameworks=None, top_k: int = 5,
-                client_id: str = "traffic", **extra) -> requests.Response:
+                client_id: str = "traffic", variant: str | None = None,
+                **extra) -> requests.Response:
     body = {"text": text, "top_k": top_k, **extra}
     if frameworks is not None:
         body["frameworks"] = list(frameworks)
-    return _send(tally, base_url, text, frameworks, json=body,
-                 headers={"X-Client-ID": client_id})
+    headers = {"X-Client-ID": client_id}
+    if variant is not None:  # forces the experiment variant
+        headers["X-Experiment-Variant"] = variant
+    return _send(tally, base_url, text, frameworks, json=body, headers=headers)
 
 
 BAD_REQUESTS = (
@@ -167,5 +172,23 @@ def burst(base_url: str, tally: Tally, requests_sent: int) -> Tally:
     for _ in range(requests_sent):
         map_request(tally, base_url, "Board oversight of climate-related risks",
                     client_id="burst")
+    tally.finished_at = time.time()
+    return tally
+
+
+def drive_experiment(base_url: str, tally: Tally, weights: dict[str, float],
+                     workers: int = 4) -> Tally:
+    """A/B traffic forced with X-Experiment-Variant: the fewest requests that bring every
+    variant's count of answered requests (by any replica, unforced traffic included) to
+    its weight's share, so the split matches the weights (no sample-ratio mismatch) while
+    the other proofs' traffic mix is diluted as little as possible."""
+    counts = Counter(r.variant for r in tally.records if r.variant in weights)
+    total = sum(weights.values())
+    scale = max(counts[v] / (w / total) for v, w in weights.items())
+    jobs = [(SAMPLES[i % len(SAMPLES)][1], v) for v, w in weights.items()
+            for i in range(max(0, round(scale * w / total) - counts[v]))]
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda job: map_request(tally, base_url, job[0], variant=job[1]),
+                      jobs))
     tally.finished_at = time.time()
     return tally

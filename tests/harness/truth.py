@@ -99,6 +99,7 @@ class Truth:
     buckets: Callable[[str, str, tuple[str, ...]], dict[tuple, list[tuple[float, float]]]]
     instances: tuple[str, ...] = ()  # the replicas' scrape targets
     health: list = field(default_factory=list)  # each replica's /health body
+    emulator_stats: dict = field(default_factory=dict)  # GET /_emulator/stats
     # GPUs the machine has, seen without NVML (the service's way): the device nodes
     gpus: int = field(default_factory=lambda: len(glob("/dev/nvidia[0-9]*")))
 
@@ -179,10 +180,18 @@ class Truth:
         return sum(self.outcomes[o] for o in ANSWERED)
 
     def tokens(self) -> dict[str, float]:
+        """Billed tokens by gemini_tokens_used_total type: the prompt's cached part
+        (usage["cached_input"], when the emulator reports one) apart from the rest."""
         with_text = self.answered_calls - self.outcomes["empty"]
-        return {"input": self.usage["input"] * self.answered_calls,
+        cached = self.usage.get("cached_input", 0)
+        return {"input": (self.usage["input"] - cached) * self.answered_calls,
                 "output": self.usage["output"] * with_text,
-                "thinking": self.usage["thinking"] * self.answered_calls}
+                "thinking": self.usage["thinking"] * self.answered_calls,
+                "cached_input": cached * self.answered_calls}
+
+    def prompt_tokens(self) -> float:
+        tokens = self.tokens()
+        return tokens["input"] + tokens["cached_input"]
 
     def wasted(self) -> Counter:
         out = Counter()
@@ -215,6 +224,7 @@ class Truth:
     def cost_usd(self) -> float:
         price, tokens = PRICES[self.model], self.tokens()
         return (tokens["input"] * price.input_per_million_usd
+                + tokens["cached_input"] * price.cached_input_per_million_usd
                 + (tokens["output"] + tokens["thinking"]) * price.output_per_million_usd) / 1e6
 
     # --- helpers -------------------------------------------------------------------
@@ -351,7 +361,7 @@ def _avg_output(t: Truth) -> Expected:
 def _prompt_cut(t: Truth) -> Expected:
     from observability.thresholds import BY_KEY
 
-    average = t.tokens()["input"] / t.call_outcomes()["ok"]
+    average = t.prompt_tokens() / t.call_outcomes()["ok"]
     return one(max(0.0, 1 - BY_KEY["avg_input_tokens"].goal / average), "ratio")
 
 
@@ -397,6 +407,46 @@ def _batch_mean(t: Truth) -> Expected:
     return one(t.answered / batches, "ratio")
 
 
+# --- the golden-set canary ---------------------------------------------------------
+CANARY_LANGUAGES = ("en", "ko")
+CANARY_OFF = NotDriven(
+    "the session stack runs without the canary (its Gemini calls and embeddings would "
+    "change the emulator's counters and batches that the other truths read); "
+    "tests/test_canary.py proves this target on a stack of its own against a golden set "
+    "whose labels are known right or known wrong")
+
+
+@dataclass(frozen=True)
+class CanaryTruth:
+    """A canary stack's truth: the golden set's passages, each labelled right (a correct
+    disclosure the pipeline ranks first) or deliberately wrong (an unrelated disclosure
+    that no answer to it can hold), and the runs, counted by the emulator's calls (one
+    Gemini call per check, none retried)."""
+    right: dict[str, int]  # language -> passages labelled right
+    wrong: dict[str, int]  # language -> passages labelled wrong
+    emulator_calls: int
+
+    @property
+    def runs(self) -> int:
+        size = sum(self.right.values()) + sum(self.wrong.values())
+        assert self.emulator_calls % size == 0, "a run was cut short or a call retried"
+        return self.emulator_calls // size
+
+    def hit_ratio(self) -> Expected:
+        return Expected({(lang,): self.right[lang] / (self.right[lang] + self.wrong[lang])
+                         for lang in CANARY_LANGUAGES}, "ratio", ("language",))
+
+    def checks(self) -> Expected:
+        return Expected({(lang,): self.runs * (self.right[lang] + self.wrong[lang])
+                         for lang in CANARY_LANGUAGES}, "count", ("language",))
+
+
+CANARY_TRUTH: dict[tuple[str, str, str], Callable[[CanaryTruth], Expected]] = {
+    ("quality", "Golden-set canary hit rate", "{{language}}"): CanaryTruth.hit_ratio,
+    ("quality", "Golden-set canary checks", "{{language}}"): CanaryTruth.checks,
+}
+
+
 def _desired_replicas(t: Truth) -> Expected | NotDriven:
     """No replica can have queued more texts than requests reached the pipeline (100 or
     fewer: a queue vote of at most one replica), and every request took less than 30 s /
@@ -411,10 +461,11 @@ def _desired_replicas(t: Truth) -> Expected | NotDriven:
 
 TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     # --- cost ------------------------------------------------------------------------
+    # the recorded spend rate over a fixed day, which holds the whole traffic
     ("cost", "Projected monthly cost", "USD / month"):
-        lambda t: one(t.cost_usd() / t.window_s * SECONDS_PER_MONTH, "rate"),
+        lambda t: one(t.cost_usd() / 86400 * SECONDS_PER_MONTH, "count"),
     ("cost", "Average input tokens", "Average input tokens"):
-        lambda t: one(t.tokens()["input"] / t.call_outcomes()["ok"], "ratio"),
+        lambda t: one(t.prompt_tokens() / t.call_outcomes()["ok"], "ratio"),
     ("cost", "Average output tokens", "Average output tokens"): _avg_output,
     ("cost", "Token efficiency", "efficiency"):
         lambda t: one(1 - _wasted_share(t).values[()], "ratio"),
@@ -496,6 +547,10 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     ("quality", "Quality ratios over time", "JSON parse success rate"): _parse_success,
     ("quality", "Quality ratios over time", "Fallback ratio"): _fallback_ratio,
     ("quality", "Average confidence over time", "average confidence"): _confidence,
+    # the session stack runs without the canary: 0 checks, and no hit rate to prove
+    ("quality", "Golden-set canary hit rate", "{{language}}"): lambda t: CANARY_OFF,
+    ("quality", "Golden-set canary checks", "{{language}}"):
+        lambda t: Expected({(lang,): 0 for lang in CANARY_LANGUAGES}, "exact", ("language",)),
     # --- real-time -------------------------------------------------------------------
     ("realtime", "Response time (p95)", "Response time (p95)"): _latency(0.95),
     ("realtime", "Response time (p99)", "Response time (p99)"): _latency(0.99),
@@ -545,3 +600,8 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
         lambda t: t.quantile(0.95, "esg_embedding_batch_size"),
 }
 
+
+# The Quality dashboard's "Experiments (A/B)" row (per variant).
+from tests.harness.experiment_truth import EXPERIMENT_TRUTH  # noqa: E402
+
+TRUTH.update(EXPERIMENT_TRUTH)

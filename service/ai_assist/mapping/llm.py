@@ -61,6 +61,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
 from ai_assist.config import Settings
+from ai_assist.experiments.context import add_tokens, variant_label
 from ai_assist.errors import (
     DeadlineExceededError, GeminiAPIError, GeminiCircuitOpenError, GeminiRateLimitError,
     GeminiTimeoutError, InvalidLLMResponseError, LLMOverloadedError, TokenLimitExceededError,
@@ -69,6 +70,7 @@ from ai_assist.mapping.breaker import CircuitBreaker
 from ai_assist.mapping.json_repair import parse_llm_json
 from ai_assist.mapping.prompt import build_prompt, response_schema
 from ai_assist.mapping.types import Candidate, LLMResult, Match
+from ai_assist.telemetry import traffic
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import WASTE_REASONS, Metrics
 from ai_assist.telemetry.tracing import trace_exemplar
@@ -84,6 +86,8 @@ DEADLINE_GRACE_S = 0.25    # the stage's own guard fires this long after the dea
 # were left a second after queueing time out for our reasons, not Gemini's.
 BREAKER_TIMEOUT_EVIDENCE_S = 5.0
 MAX_RATIONALE_CHARS = 500
+CONFIG_CACHE_SIZE = 1024  # generation configs kept (candidate ids, top_k, thinking budget)
+READ_BUFFER_BYTES = 4 * 1024 * 1024  # google-genai's own session's read buffer
 # Gemini 2.5 counts thinking tokens against max_output_tokens: on the models that think
 # by default, cap thinking (at most half the limit) so the answer keeps room.
 # flash-lite does not think unless asked, so it gets no budget.
@@ -115,9 +119,10 @@ class Attempt:
     error: BaseException | None = None
     code: int | None = None
     retry_hint_s: float | None = None
-    input_tokens: int = 0
+    input_tokens: int = 0            # the prompt, cached part included
     output_tokens: int = 0
     thinking_tokens: int = 0
+    cached_input_tokens: int = 0     # the prompt's part served from Gemini's context cache
     truncated: bool = False          # finishReason MAX_TOKENS
     matches: list[Match] | None = None
     parse_result: str = "valid"
@@ -204,6 +209,20 @@ def _retry_hint_s(exc: genai_errors.APIError) -> float | None:
     return None
 
 
+def _http_session() -> aiohttp.ClientSession | None:
+    """The aiohttp session of Gemini calls, when built inside the event loop that will
+    use it (the service's start-up; None elsewhere: google-genai then makes its own).
+    google-genai's own session trusts the environment, which costs every call a netrc
+    read and a proxy look-up, each on a worker thread; Gemini's address is configured
+    here, so neither is needed. No connection limit: llm_max_concurrency bounds calls."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return aiohttp.ClientSession(trust_env=False, connector=aiohttp.TCPConnector(limit=0),
+                                 read_bufsize=READ_BUFFER_BYTES)
+
+
 def classify_api_error(code: int | None) -> str:
     """gemini_api_calls_total's outcome for an HTTP error status."""
     if code == 429:
@@ -216,10 +235,11 @@ def classify_api_error(code: int | None) -> str:
 
 
 class GeminiMapper:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, model: str | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.model = settings.gemini_model
+        self.model = model or settings.gemini_model  # an experiment variant may pick another
+        self._session = _http_session()
         self.client = genai.Client(
             vertexai=False,
             api_key=settings.gemini_api_key or "emulator",
@@ -228,10 +248,11 @@ class GeminiMapper:
                 timeout=int((settings.llm_timeout_s + CLIENT_TIMEOUT_MARGIN_S) * 1000),
                 # one HTTP call per attempt: the retries below are ours, and counted
                 retry_options=types.HttpRetryOptions(attempts=1),
+                aiohttp_client=self._session,
             ),
         )
-        budget = min(THINKING_BUDGETS.get(self.model, 0), settings.llm_max_output_tokens // 2)
-        self._thinking = types.ThinkingConfig(thinking_budget=budget) if budget >= 128 else None
+        self._configs: dict[tuple, types.GenerateContentConfig] = {}
+        self._thinking = self.thinking_config(None)
         server = urlsplit(settings.gemini_base_url or "https://generativelanguage.googleapis.com")
         self._span_attributes = {  # of every "chat {model}" span
             "gen_ai.operation.name": "chat",
@@ -251,25 +272,54 @@ class GeminiMapper:
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()
+        if self._session is not None:  # ours: the client leaves it open
+            await self._session.close()
 
-    def generation_config(self, candidates: list[Candidate], top_k: int
+    def thinking_config(self, budget: int | None) -> types.ThinkingConfig | None:
+        """The model's default budget (None), or an experiment variant's: 0 turns thinking
+        off; any budget is capped at half of max_output_tokens."""
+        if budget is None:
+            budget = min(THINKING_BUDGETS.get(self.model, 0),
+                         self.settings.llm_max_output_tokens // 2)
+            return types.ThinkingConfig(thinking_budget=budget) if budget >= 128 else None
+        return types.ThinkingConfig(
+            thinking_budget=min(budget, self.settings.llm_max_output_tokens // 2))
+
+    def generation_config(self, candidates: list[Candidate], top_k: int,
+                          thinking: types.ThinkingConfig | None = None
                           ) -> types.GenerateContentConfig:
+        """The call's config, built once per candidate ids, top_k and thinking budget
+        (google-genai only reads it; building it validates a dozen pydantic models)."""
+        thinking = thinking or self._thinking
+        key = (tuple(c.disclosure_id for c in candidates), top_k,
+               thinking.thinking_budget if thinking else None)
+        config = self._configs.get(key)
+        if config is None:
+            if len(self._configs) >= CONFIG_CACHE_SIZE:
+                self._configs.pop(next(iter(self._configs)))  # the oldest
+            config = self._configs[key] = self._build_config(candidates, top_k, thinking)
+        return config
+
+    def _build_config(self, candidates: list[Candidate], top_k: int,
+                      thinking: types.ThinkingConfig | None) -> types.GenerateContentConfig:
         return types.GenerateContentConfig(
             temperature=TEMPERATURE,
             max_output_tokens=self.settings.llm_max_output_tokens,
             candidate_count=1,
             response_mime_type="application/json",
             response_schema=response_schema([c.disclosure_id for c in candidates], top_k),
-            thinking_config=self._thinking,
+            thinking_config=thinking,
             # no tools, so nothing to call automatically; also keeps google-genai from
             # logging "AFC is enabled" at INFO on every call
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
 
     async def map(self, text: str, candidates: list[Candidate], frameworks,
-                  top_k: int, deadline: float | None = None) -> LLMResult:
+                  top_k: int, deadline: float | None = None, *, prompt_version: str = "v1",
+                  thinking_budget: int | None = None) -> LLMResult:
         """The stage. `deadline` is the request's, on time.monotonic(); by default
-        request_deadline_s from now."""
+        request_deadline_s from now. An experiment variant may set the prompt version
+        and the thinking budget (None: the model's default)."""
         if deadline is None:
             deadline = time.monotonic() + self.settings.request_deadline_s
         started = time.perf_counter()
@@ -281,7 +331,7 @@ class GeminiMapper:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())
                                            + DEADLINE_GRACE_S):
                     result = await self._map(text, candidates, tuple(frameworks), top_k,
-                                             deadline)
+                                             deadline, prompt_version, thinking_budget)
                 span.set_attribute("esg.llm.attempts", result.attempts)
                 span.set_attribute("esg.llm.parse_result", result.parse_result)
                 return result
@@ -309,11 +359,15 @@ class GeminiMapper:
         span.set_attribute("error.type", error.error_type)
         span.set_attribute("esg.fallback_reason", error.reason)
 
-    async def _map(self, text, candidates, frameworks, top_k, deadline: float) -> LLMResult:
+    async def _map(self, text, candidates, frameworks, top_k, deadline: float,
+                   prompt_version: str = "v1", thinking_budget: int | None = None
+                   ) -> LLMResult:
         if not candidates:
             return LLMResult(matches=[], attempts=0)
-        prompt = build_prompt(text, candidates, frameworks, top_k)
-        config = self.generation_config(candidates, top_k)
+        prompt = build_prompt(text, candidates, frameworks, top_k, prompt_version)
+        config = self.generation_config(candidates, top_k,
+                                        self.thinking_config(thinking_budget)
+                                        if thinking_budget is not None else None)
         attempts: list[Attempt] = []
 
         async def attempt() -> Attempt:
@@ -350,6 +404,7 @@ class GeminiMapper:
                              input_tokens=sum(a.input_tokens for a in attempts),
                              output_tokens=sum(a.output_tokens for a in attempts),
                              thinking_tokens=sum(a.thinking_tokens for a in attempts),
+                             cached_input_tokens=sum(a.cached_input_tokens for a in attempts),
                              attempts=calls, parse_result=last.parse_result)
         self._log_failure(last, len(attempts), will_retry=False)
         if last.retryable and len(attempts) <= self.settings.llm_max_retries:
@@ -567,16 +622,25 @@ class GeminiMapper:
             attempt.input_tokens = usage.prompt_token_count or 0
             attempt.output_tokens = usage.candidates_token_count or 0
             attempt.thinking_tokens = usage.thoughts_token_count or 0
-            for kind, count in (("input", attempt.input_tokens),
+            # part of prompt_token_count, billed at the cached price (ai_assist/pricing.py)
+            attempt.cached_input_tokens = min(usage.cached_content_token_count or 0,
+                                              attempt.input_tokens)
+            for kind, count in (("input", attempt.input_tokens - attempt.cached_input_tokens),
+                                ("cached_input", attempt.cached_input_tokens),
                                 ("output", attempt.output_tokens),
                                 ("thinking", attempt.thinking_tokens)):
                 if count:
-                    self.metrics.tokens.labels(kind, self.model).inc(count)
+                    self.metrics.tokens.labels(kind, self.model, variant_label(),
+                                               traffic.source()).inc(count)
+            add_tokens(attempt.billed_tokens)
             span.set_attribute("gen_ai.usage.input_tokens", attempt.input_tokens)
             # thinking is billed as output, as OpenAI's reasoning tokens are
             span.set_attribute("gen_ai.usage.output_tokens",
                                attempt.output_tokens + attempt.thinking_tokens)
             span.set_attribute("gen_ai.usage.reasoning.output_tokens", attempt.thinking_tokens)
+            if attempt.cached_input_tokens:
+                span.set_attribute("gen_ai.usage.cache_read.input_tokens",
+                                   attempt.cached_input_tokens)
         finish = self._finish(response)
         attempt.truncated = finish == "MAX_TOKENS"
         span.set_attribute("gen_ai.response.finish_reasons", [finish.lower()])

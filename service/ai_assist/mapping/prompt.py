@@ -27,6 +27,10 @@ CANDIDATE_LINE = re.compile(r"^\[C(?P<n>\d+)\] (?P<fields>.+)$", re.MULTILINE)
 TOP_K_LINE = re.compile(r"^top_k=(?P<k>\d+)$", re.MULTILINE)
 _TAGS = re.compile(r"</?\s*(candidates|passage)\s*>", re.IGNORECASE)
 MAX_DESCRIPTION_CHARS = 400
+# Prompt versions an experiment variant may choose (prompt_version): v1 is the prompt
+# above; v2 cuts each candidate's description to 160 characters (fewer input tokens).
+PROMPT_VERSIONS = ("v1", "v2")
+DESCRIPTION_CHARS = {"v1": MAX_DESCRIPTION_CHARS, "v2": 160}
 
 INSTRUCTIONS = """\
 You are an ESG reporting analyst. Decide which sustainability-reporting disclosures the
@@ -54,10 +58,10 @@ def _field(value: str) -> str:
     return " ".join(value.replace("|", "/").split())
 
 
-def candidate_line(number: int, c: Candidate) -> str:
+def candidate_line(number: int, c: Candidate, limit: int = MAX_DESCRIPTION_CHARS) -> str:
     description = _field(c.description)
-    if len(description) > MAX_DESCRIPTION_CHARS:
-        description = description[:MAX_DESCRIPTION_CHARS].rstrip() + "…"
+    if len(description) > limit:
+        description = description[:limit].rstrip() + "…"
     return (f"[C{number}] id={_field(c.disclosure_id)} | framework={_field(c.framework)} | "
             f"similarity={c.similarity:.4f} | title={_field(c.title)} | "
             f"description={description}")
@@ -68,10 +72,12 @@ def neutralise(text: str) -> str:
     return _TAGS.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
 
 
-def build_prompt(text: str, candidates: list[Candidate], frameworks, top_k: int) -> str:
+def build_prompt(text: str, candidates: list[Candidate], frameworks, top_k: int,
+                 version: str = "v1") -> str:
     lines = [INSTRUCTIONS.format(frameworks=", ".join(frameworks) or "all", top_k=top_k),
              f"top_k={top_k}", "", CANDIDATES_OPEN]
-    lines += [candidate_line(n, c) for n, c in enumerate(candidates, start=1)]
+    limit = DESCRIPTION_CHARS[version]
+    lines += [candidate_line(n, c, limit) for n, c in enumerate(candidates, start=1)]
     lines += [CANDIDATES_CLOSE, "", PASSAGE_OPEN, neutralise(text.strip()), PASSAGE_CLOSE]
     return "\n".join(lines)
 

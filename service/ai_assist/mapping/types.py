@@ -35,5 +35,6 @@ class LLMResult:
     input_tokens: int = 0
     output_tokens: int = 0
     thinking_tokens: int = 0
+    cached_input_tokens: int = 0  # part of input_tokens
     attempts: int = 0
     parse_result: ParseResult = "valid"

@@ -25,6 +25,7 @@ from ai_assist.mapping import prebuilt
 from ai_assist.mapping.catalogue import Disclosure, catalogue_fingerprint
 from ai_assist.mapping.embedding import EmbeddingModel
 from ai_assist.mapping.types import Candidate
+from ai_assist.telemetry import profiling
 from ai_assist.telemetry.logging import get_logger
 
 COLLECTION = "esg-disclosures"
@@ -50,7 +51,9 @@ class VectorStore:
             raise VectorStoreError(f"cannot open ChromaDB at {path!r}: {exc}") from exc
         self._collection = None
         self._by_id: dict[str, Disclosure] = {}
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chroma")
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chroma",
+                                            initializer=profiling.tag_worker_thread,
+                                            initargs=("vector_search",))
         self._path = path
         self.rebuilt = False
         self.repaired = False  # rebuilt because the files were damaged
@@ -86,40 +89,63 @@ class VectorStore:
             raise VectorStoreError("the disclosure index is not built")
         return self._collection.count()
 
-    def _query(self, vector: np.ndarray, frameworks: tuple[str, ...], per_framework: int
-               ) -> list[Candidate]:
-        candidates: list[Candidate] = []
+    def _query(self, vectors: list[np.ndarray], frameworks: tuple[str, ...],
+               per_framework: int) -> list[list[Candidate]]:
+        """One ChromaDB query for several vectors with the same frameworks and count."""
         result = self._collection.query(
-            query_embeddings=[vector.tolist()],
+            query_embeddings=np.asarray(vectors, dtype=np.float32),
             n_results=min(len(self._by_id), per_framework * len(frameworks) * 4),
             where={"framework": {"$in": list(frameworks)}},
             include=["distances"])
-        taken: dict[str, int] = {}
-        for disclosure_id, distance in zip(result["ids"][0], result["distances"][0]):
-            d = self._by_id[disclosure_id]
-            if taken.get(d.framework, 0) >= per_framework:
-                continue
-            taken[d.framework] = taken.get(d.framework, 0) + 1
-            candidates.append(Candidate(framework=d.framework, disclosure_id=d.id,
-                                        title=d.title, description=d.description,
-                                        similarity=max(0.0, min(1.0, 1.0 - float(distance)))))
-        candidates.sort(key=lambda c: c.similarity, reverse=True)
-        return candidates
+        found = []
+        for ids, distances in zip(result["ids"], result["distances"]):
+            candidates: list[Candidate] = []
+            taken: dict[str, int] = {}
+            for disclosure_id, distance in zip(ids, distances):
+                d = self._by_id[disclosure_id]
+                if taken.get(d.framework, 0) >= per_framework:
+                    continue
+                taken[d.framework] = taken.get(d.framework, 0) + 1
+                candidates.append(Candidate(
+                    framework=d.framework, disclosure_id=d.id, title=d.title,
+                    description=d.description,
+                    similarity=max(0.0, min(1.0, 1.0 - float(distance)))))
+            candidates.sort(key=lambda c: c.similarity, reverse=True)
+            found.append(candidates)
+        return found
+
+    def _search_many(self, vectors: list[np.ndarray],
+                     queries: list[tuple[tuple[str, ...], int]]) -> list[list[Candidate]]:
+        """The answers of `queries` ((frameworks, limit) per vector), one ChromaDB call per
+        distinct (frameworks, count) among them: a micro-batch of requests with the same
+        frameworks and candidate count is one call. Each answer is what `search` gives."""
+        groups: dict[tuple, list[int]] = {}
+        for index, (frameworks, limit) in enumerate(queries):
+            groups.setdefault((frameworks, _per_framework(limit, frameworks)), []).append(index)
+        answers: list[list[Candidate]] = [[] for _ in queries]
+        for (frameworks, per_framework), members in groups.items():
+            found = self._query([vectors[i] for i in members], frameworks, per_framework)
+            for index, candidates in zip(members, found):
+                answers[index] = candidates[: max(queries[index][1], len(frameworks))]
+        return answers
 
     async def search(self, vector: np.ndarray, frameworks: tuple[str, ...], limit: int
                      ) -> list[Candidate]:
         """The `limit` nearest disclosures, shared fairly among the requested frameworks."""
+        return (await self.search_many([vector], [(frameworks, limit)]))[0]
+
+    async def search_many(self, vectors: list[np.ndarray],
+                          queries: list[tuple[tuple[str, ...], int]]) -> list[list[Candidate]]:
+        """`search` for several vectors at once, on the store's threads (see _search_many)."""
         if self._collection is None:
             raise VectorStoreError("the disclosure index is not built")
-        per_framework = max(2, math.ceil(limit / len(frameworks)))
         try:
-            found = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._query, vector, frameworks, per_framework)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._search_many, vectors, queries)
         except VectorStoreError:
             raise
         except Exception as exc:
             raise VectorStoreError(f"vector search failed: {exc}") from exc
-        return found[: max(limit, len(frameworks))]
 
     def verify(self, expected: int) -> None:
         """Read the index back: its size, and one nearest-neighbour query."""
@@ -133,6 +159,10 @@ class VectorStore:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _per_framework(limit: int, frameworks: tuple[str, ...]) -> int:
+    return max(2, math.ceil(limit / len(frameworks)))
 
 
 def _forget_client(path: str) -> None:

@@ -20,7 +20,9 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from ai_assist.experiments.definition import MAX_VARIANTS, VARIANT_NONE
 from ai_assist.frameworks import FRAMEWORKS
+from ai_assist.telemetry.traffic import SOURCES, is_synthetic
 
 # --- closed label sets -------------------------------------------------------------
 # cancelled: the client went away before its answer; the work was cancelled, nobody
@@ -36,6 +38,7 @@ REJECT_REASONS = (
     # than the limit, or a string that is not valid Unicode (a lone surrogate escape)
     "json_too_deep", "number_too_large", "invalid_unicode",
     "unauthorized",  # API keys are configured and the request carries no valid one
+    "unknown_variant",  # X-Experiment-Variant names no variant of the running experiment
 )
 MATCH_RESULTS = ("matched", "unmatched")
 JSON_PARSE_RESULTS = ("valid", "repaired", "failed")
@@ -44,7 +47,10 @@ FALLBACK_REASONS = (
     "client_error", "invalid_json", "empty_answer", "truncated", "no_valid_match",
     "unexpected_error", "deadline_exceeded", "circuit_open", "overloaded",
 )
-TOKEN_TYPES = ("input", "output", "thinking")
+# input: prompt tokens billed at the input price; cached_input: prompt tokens Gemini served
+# from its context cache (usage_metadata.cached_content_token_count, billed at the cached
+# price); input + cached_input = the prompt.
+TOKEN_TYPES = ("input", "output", "thinking", "cached_input")
 GEMINI_OUTCOMES = (
     "ok", "rate_limited", "server_error", "client_error", "timeout", "connection_error",
     "unexpected_error", "cancelled",
@@ -105,6 +111,30 @@ GPU_MEMORY_USED = "ai_assist_gpu_memory_used_bytes"
 GPU_MEMORY_TOTAL = "ai_assist_gpu_memory_total_bytes"
 GPU_SAMPLE_ERRORS_TOTAL = "ai_assist_gpu_sample_errors_total"
 RATE_LIMIT_STORAGE_ERRORS_TOTAL = "ai_assist_rate_limit_storage_errors_total"
+# the response cache (ai_assist/mapping/cache.py)
+CACHE_LOOKUPS_TOTAL = "esg_mapping_cache_lookups_total"
+CACHE_EVICTIONS_TOTAL = "esg_mapping_cache_evictions_total"
+CACHE_TOKENS_SAVED_TOTAL = "esg_mapping_cache_tokens_saved_total"
+CACHE_ERRORS_TOTAL = "esg_mapping_cache_errors_total"
+CACHE_LOOKUP_RESULTS = ("hit", "miss")
+CACHE_OPERATIONS = ("get", "set")
+PROFILING_OUTAGES_TOTAL = "ai_assist_profiling_server_outages_total"
+# A/B experiments (ai_assist/experiments): the `variant` label below, the squares the
+# report's Welch tests need (summed across replicas like any counter), the running split.
+CONFIDENCE_SQUARES_TOTAL = "esg_mapping_confidence_squares_total"
+REQUEST_TOKENS_TOTAL = "esg_mapping_request_tokens_total"
+REQUEST_TOKENS_SQUARES_TOTAL = "esg_mapping_request_tokens_squares_total"
+EXPERIMENT_VARIANT_WEIGHT = "ai_assist_experiment_variant_weight_ratio"
+# the golden-set canary (ai_assist/canary.py)
+CANARY_CHECKS_TOTAL = "esg_canary_checks_total"
+CANARY_HITS_TOTAL = "esg_canary_hits_total"
+CANARY_HIT_RATIO = "esg_canary_hit_ratio"
+CANARY_LAST_RUN = "esg_canary_last_run_timestamp_seconds"
+CANARY_LANGUAGES = ("en", "ko")
+# `variant`: "none" when no experiment runs (and for requests refused before assignment),
+# else the running experiment's variant; at most MAX_VARIANTS + 1 values, all known at
+# start-up from AI_ASSIST_EXPERIMENT_FILE.
+VARIANT = "variant"
 
 
 @dataclass(frozen=True)
@@ -128,12 +158,12 @@ CATALOGUE: tuple[MetricDef, ...] = (
               "ESG mapping requests by outcome: success (answered by the LLM), fallback "
               "(answered by the embedding-only ranking), error (no answer, 5xx), rejected "
               "(bad input or rate limit, 4xx).",
-              {"status": REQUEST_STATUSES}),
+              {"status": REQUEST_STATUSES, VARIANT: ()}),
     MetricDef(REJECTED_REQUESTS_TOTAL, "counter",
               "Requests refused before the pipeline, by reason.", {"reason": REJECT_REASONS}),
     MetricDef(REQUEST_DURATION, "histogram",
               "End-to-end time of a mapping request that reached the pipeline.",
-              {"status": ANSWERED_STATUSES}, REQUEST_BUCKETS),
+              {"status": ANSWERED_STATUSES, VARIANT: ()}, REQUEST_BUCKETS),
     MetricDef(STAGE_DURATION, "histogram",
               "Time spent in one pipeline stage (the LLM stage includes its retries).",
               {"stage": STAGES}, STAGE_BUCKETS),
@@ -146,10 +176,10 @@ CATALOGUE: tuple[MetricDef, ...] = (
     MetricDef(MATCH_RESULTS_TOTAL, "counter",
               "Answered requests by match result. Match success: the answer holds at least "
               "one disclosure with confidence >= 0.6 (the plan's critical confidence level).",
-              {"result": MATCH_RESULTS}),
+              {"result": MATCH_RESULTS, VARIANT: ()}),
     MetricDef(CONFIDENCE, "histogram",
               "Average confidence (0..1) of the matches of one answered request.",
-              {}, RATIO_BUCKETS),
+              {VARIANT: ()}, RATIO_BUCKETS),
     MetricDef(JSON_PARSE_TOTAL, "counter",
               "LLM answers by JSON parse result: valid as returned, repaired (code fences, "
               "trailing commas, quotes, truncation), or failed.",
@@ -170,9 +200,12 @@ CATALOGUE: tuple[MetricDef, ...] = (
     MetricDef(EMBEDDING_QUEUE_DEPTH, "gauge",
               "Texts waiting for the embedding model: the autoscaling signal."),
     MetricDef(GEMINI_TOKENS_TOTAL, "counter",
-              "Gemini tokens billed, from usage_metadata: input (prompt), output "
-              "(candidates) and thinking (billed at the output price).",
-              {"type": TOKEN_TYPES, "model": ()}),
+              "Gemini tokens billed, from usage_metadata: input (prompt tokens not served "
+              "from Gemini's context cache), cached_input (prompt tokens served from it, "
+              "billed at the cached price), output (candidates) and thinking (billed at "
+              "the output price). source: user (requests) or canary (the golden-set "
+              "canary's synthetic requests).",
+              {"type": TOKEN_TYPES, "model": (), VARIANT: (), "source": SOURCES}),
     MetricDef(GEMINI_IN_FLIGHT, "gauge",
               "Gemini generateContent calls in flight now; never above "
               "AI_ASSIST_LLM_MAX_CONCURRENCY."),
@@ -211,10 +244,74 @@ CATALOGUE: tuple[MetricDef, ...] = (
     MetricDef(GPU_SAMPLE_ERRORS_TOTAL, "counter",
               "NVML calls of the GPU sampler that failed (the sampler logs each kind of "
               "error once and keeps sampling)."),
+    MetricDef(CACHE_LOOKUPS_TOTAL, "counter",
+              "Response-cache lookups (AI_ASSIST_CACHE_ENABLED): hit (answered from the "
+              "cache, no embedding, search or Gemini call) or miss (the pipeline ran; its "
+              "answer is stored when it came from the LLM).",
+              {"result": CACHE_LOOKUP_RESULTS}),
+    MetricDef(CACHE_EVICTIONS_TOTAL, "counter",
+              "Entries the in-process response cache dropped to stay within "
+              "AI_ASSIST_CACHE_MAX_ENTRIES (least recently used first). A Redis cache "
+              "evicts by its own maxmemory policy: see Redis's INFO evicted_keys."),
+    MetricDef(CACHE_TOKENS_SAVED_TOTAL, "counter",
+              "Gemini tokens that cache hits did not spend: what each served answer had "
+              "been billed when the LLM made it, by token type and the model that made "
+              "it.", {"type": TOKEN_TYPES, "model": ()}),
+    MetricDef(CACHE_ERRORS_TOTAL, "counter",
+              "Response-cache operations that failed (Redis unreachable or slow); a failed "
+              "get is served by the pipeline as a miss (the cache fails open).",
+              {"operation": CACHE_OPERATIONS}),
     MetricDef(RATE_LIMIT_STORAGE_ERRORS_TOTAL, "counter",
               "Rate-limit checks that could not reach the shared storage (Redis); each "
               "such request was let through (the limiter fails open)."),
+    MetricDef(PROFILING_OUTAGES_TOTAL, "counter",
+              "Times the Pyroscope server stopped answering the continuous profiler's "
+              "probe (AI_ASSIST_PROFILING_ENABLED); profiles of an outage are dropped, each "
+              "outage is logged once."),
+    MetricDef(CONFIDENCE_SQUARES_TOTAL, "counter",
+              f"Sum of the squares of the values observed by {CONFIDENCE} (with its _sum "
+              "and _count: the variance of a variant's confidence for Welch's t-test).",
+              {VARIANT: ()}),
+    MetricDef(REQUEST_TOKENS_TOTAL, "counter",
+              "Gemini tokens billed (all types, every call and retry) summed over the "
+              "requests that reached the pipeline and were answered (status success, "
+              "fallback or error): divided by those requests, tokens per request.",
+              {VARIANT: ()}),
+    MetricDef(REQUEST_TOKENS_SQUARES_TOTAL, "counter",
+              f"Sum of the squares of each request's tokens as counted in "
+              f"{REQUEST_TOKENS_TOTAL} (Welch's t-test on tokens per request).",
+              {VARIANT: ()}),
+    MetricDef(EXPERIMENT_VARIANT_WEIGHT, "gauge",
+              "The running A/B experiment: one series per variant, its configured share "
+              f"of the traffic (0..1); absent when none runs. At most {MAX_VARIANTS} "
+              "variants.", {"experiment": (), VARIANT: ()}),
+    MetricDef(CANARY_CHECKS_TOTAL, "counter",
+              "Golden-set passages the canary (AI_ASSIST_CANARY_INTERVAL_S) mapped through "
+              "the live pipeline, by the passage's language.",
+              {"language": CANARY_LANGUAGES}),
+    MetricDef(CANARY_HITS_TOTAL, "counter",
+              "Canary checks whose answer held one of the passage's correct disclosures "
+              "(an error or an answer without them is a miss). Hit rate = hits / checks.",
+              {"language": CANARY_LANGUAGES}),
+    MetricDef(CANARY_HIT_RATIO, "gauge",
+              "Hit rate (0..1) of the canary's last run over the golden set, by language; "
+              "absent until the first run.", {"language": ()}),
+    MetricDef(CANARY_LAST_RUN, "gauge",
+              "Unix time the canary's last run over the golden set finished; absent until "
+              "the first run."),
 )
+
+# Metrics of user traffic alone: the canary's synthetic requests run the same pipeline
+# but leave these untouched (the SLIs, rate limits, match and confidence figures and the
+# duplicate counter describe users). Gemini's calls, tokens (label source), breaker and
+# the embedding queue count them: they spend the same quota and capacity.
+USER_TRAFFIC_ONLY = frozenset({
+    REQUESTS_TOTAL, REJECTED_REQUESTS_TOTAL, REQUEST_DURATION, STAGE_DURATION,
+    FRAMEWORK_REQUESTS_TOTAL, MATCHES_TOTAL, MATCH_RESULTS_TOTAL, CONFIDENCE,
+    JSON_PARSE_TOTAL, FALLBACKS_TOTAL, ERRORS_TOTAL, DUPLICATE_REQUESTS_TOTAL,
+    VECTOR_SIMILARITY, CACHE_LOOKUPS_TOTAL, CACHE_TOKENS_SAVED_TOTAL,
+    CONFIDENCE_SQUARES_TOTAL, REQUEST_TOKENS_TOTAL, REQUEST_TOKENS_SQUARES_TOTAL,
+})
 
 BY_NAME: dict[str, MetricDef] = {m.name: m for m in CATALOGUE}
 
@@ -227,17 +324,53 @@ def _base_name(name: str) -> str:
     return name[: -len("_total")] if name.endswith("_total") else name
 
 
+class _NotRecorded:
+    """Stands in for every metric when metrics are off: the hot path calls the same
+    methods (labels, inc, observe, ...) and nothing is counted, locked or stored."""
+
+    def labels(self, *args, **kwargs) -> "_NotRecorded":
+        return self
+
+    def _nothing(self, *args, **kwargs) -> None:
+        return None
+
+    def __getattr__(self, name: str):  # inc, dec, set, observe, set_function, ...
+        return self._nothing
+
+
+NOT_RECORDED = _NotRecorded()
+
+
+class _UserTrafficOnly(dict):
+    """The metric objects by name; within a synthetic request (telemetry/traffic.py) the
+    USER_TRAFFIC_ONLY ones read as NOT_RECORDED, so no call site needs its own check."""
+
+    def __getitem__(self, name: str):
+        if name in USER_TRAFFIC_ONLY and is_synthetic():
+            return NOT_RECORDED
+        return super().__getitem__(name)
+
+
 class Metrics:
     """The live metric objects, bound to one registry (one per app instance)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, model: str = "") -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, model: str = "",
+                 variants: tuple[str, ...] = (VARIANT_NONE,),
+                 models: tuple[str, ...] = (), recording: bool = True) -> None:
         self.registry = registry or CollectorRegistry()
+        self.recording = recording
+        self._objects: dict[str, Counter | Gauge | Histogram] = _UserTrafficOnly()
+        if not recording:  # AI_ASSIST_METRICS_ENABLED=false: nothing registered or recorded
+            self._objects = {m.name: NOT_RECORDED for m in CATALOGUE}
+            return
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        self._objects: dict[str, Counter | Gauge | Histogram] = {}
         for m in CATALOGUE:
             self._objects[m.name] = self._create(m)
-        self._initialise_children(model)
+        # open labels whose values are known at start: the models and the variants
+        self._known = {"model": tuple(dict.fromkeys((model, *models))) if model else (),
+                       VARIANT: tuple(dict.fromkeys((VARIANT_NONE, *variants)))}
+        self._initialise_children()
 
     def _create(self, m: MetricDef):
         labels = list(m.labels)
@@ -247,11 +380,11 @@ class Metrics:
             return Gauge(m.name, m.help, labels, registry=self.registry)
         return Histogram(m.name, m.help, labels, registry=self.registry, buckets=m.buckets)
 
-    def _initialise_children(self, model: str) -> None:
+    def _initialise_children(self) -> None:
         for m in CATALOGUE:
             if not m.labels:
                 continue
-            values = [vals if vals else ((model,) if name == "model" else ())
+            values = [vals if vals else self._known.get(name, ())
                       for name, vals in m.labels.items()]
             if any(not v for v in values):
                 continue  # open labels (gpu index, build info) appear when known
@@ -327,5 +460,30 @@ class Metrics:
     @property
     def gpu_sample_errors(self) -> Counter: return self._objects[GPU_SAMPLE_ERRORS_TOTAL]
     @property
+    def cache_lookups(self) -> Counter: return self._objects[CACHE_LOOKUPS_TOTAL]
+    @property
+    def cache_evictions(self) -> Counter: return self._objects[CACHE_EVICTIONS_TOTAL]
+    @property
+    def cache_tokens_saved(self) -> Counter: return self._objects[CACHE_TOKENS_SAVED_TOTAL]
+    @property
+    def cache_errors(self) -> Counter: return self._objects[CACHE_ERRORS_TOTAL]
+    @property
     def rate_limit_storage_errors(self) -> Counter:
         return self._objects[RATE_LIMIT_STORAGE_ERRORS_TOTAL]
+    @property
+    def confidence_squares(self) -> Counter: return self._objects[CONFIDENCE_SQUARES_TOTAL]
+    @property
+    def request_tokens(self) -> Counter: return self._objects[REQUEST_TOKENS_TOTAL]
+    @property
+    def request_tokens_squares(self) -> Counter:
+        return self._objects[REQUEST_TOKENS_SQUARES_TOTAL]
+    @property
+    def experiment_weight(self) -> Gauge: return self._objects[EXPERIMENT_VARIANT_WEIGHT]
+    @property
+    def canary_checks(self) -> Counter: return self._objects[CANARY_CHECKS_TOTAL]
+    @property
+    def canary_hits(self) -> Counter: return self._objects[CANARY_HITS_TOTAL]
+    @property
+    def canary_hit_ratio(self) -> Gauge: return self._objects[CANARY_HIT_RATIO]
+    @property
+    def canary_last_run(self) -> Gauge: return self._objects[CANARY_LAST_RUN]

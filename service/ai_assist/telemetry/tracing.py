@@ -1,6 +1,9 @@
-"""OpenTelemetry tracing. A TracerProvider is always installed so that spans (and the
-trace ids in logs and exemplars) exist with tracing on or off; AI_ASSIST_TRACING_ENABLED
-only adds the OTLP exporter. The code path is the same either way."""
+"""OpenTelemetry tracing. With AI_ASSIST_TRACING_ENABLED the SDK's TracerProvider records
+spans and exports them over OTLP; with it off (and no span processor asked for, as tests
+and the profiler do) the API's no-op provider is installed: the code path is the same,
+every span is a non-recording one that costs a context switch and nothing else, and logs
+carry a trace id only when the caller sent a traceparent (the no-op tracer keeps the
+parent's context)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,9 @@ SHUTDOWN_TIMEOUT_S = 3.0
 
 def build_tracer_provider(enabled: bool, otlp_endpoint: str, environment: str,
                           version: str, extra_processors: tuple[SpanProcessor, ...] = ()
-                          ) -> TracerProvider:
+                          ) -> TracerProvider | trace.NoOpTracerProvider:
+    if not enabled and not extra_processors:
+        return trace.NoOpTracerProvider()
     provider = TracerProvider(resource=Resource.create({
         "service.name": SERVICE_NAME,
         "service.version": version,
@@ -45,7 +50,7 @@ def _otlp_exporter(endpoint: str) -> SpanExporter:
 _installed: TracerProvider | None = None
 
 
-def install(provider: TracerProvider) -> TracerProvider | None:
+def install(provider) -> TracerProvider | None:
     """Make `provider` the global one and return the one it replaces. The OTel API allows
     setting the global provider once per process, so a proxy is set once and later apps in
     the same process (tests) swap its target."""
@@ -59,10 +64,11 @@ def install(provider: TracerProvider) -> TracerProvider | None:
     return previous
 
 
-def uninstall(provider: TracerProvider, previous: TracerProvider | None) -> None:
+def uninstall(provider, previous: TracerProvider | None) -> None:
     """Flush and stop `provider`, waiting at most SHUTDOWN_TIMEOUT_S (the SDK's own
     flush waits up to 30 s for a collector); give the global slot back to `previous`."""
-    stopper = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    stopper = threading.Thread(target=getattr(provider, "shutdown", lambda: None),
+                               name="otel-shutdown", daemon=True)
     stopper.start()
     stopper.join(SHUTDOWN_TIMEOUT_S)
     if stopper.is_alive():
@@ -87,9 +93,14 @@ class _ProxyTracer(trace.Tracer):
 
     def __init__(self, proxy: _ProxyProvider, args, kwargs) -> None:
         self._proxy, self._args, self._kwargs = proxy, args, kwargs
+        self._for: tuple | None = None  # (provider, its tracer): get_tracer builds anew
 
     def _tracer(self):
-        return self._proxy.target.get_tracer(*self._args, **self._kwargs)
+        target = self._proxy.target
+        cached = self._for
+        if cached is None or cached[0] is not target:
+            cached = self._for = (target, target.get_tracer(*self._args, **self._kwargs))
+        return cached[1]
 
     def start_span(self, *args, **kwargs):
         return self._tracer().start_span(*args, **kwargs)

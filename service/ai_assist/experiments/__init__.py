@@ -1,0 +1,24 @@
+"""A/B experiments: variants as data, sticky assignment, and the statistics report
+(`python -m ai_assist.experiments report --prometheus URL --window 7d`)."""
+
+from ai_assist.experiments.assignment import (
+    FORCE_HEADER,
+    Assignment,
+    UnknownVariant,
+    assign,
+    choose,
+    label_values,
+)
+from ai_assist.experiments.definition import (
+    MAX_VARIANTS,
+    VARIANT_NONE,
+    Experiment,
+    ExperimentError,
+    Variant,
+    load_experiment,
+    parse_experiment,
+)
+
+__all__ = ["FORCE_HEADER", "MAX_VARIANTS", "VARIANT_NONE", "Assignment", "Experiment",
+           "ExperimentError", "UnknownVariant", "Variant", "assign", "choose",
+           "label_values", "load_experiment", "parse_experiment"]

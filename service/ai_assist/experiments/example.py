@@ -1,0 +1,70 @@
+"""The README's example A/B report, built from fixed aggregates (no live stack needed),
+so `make experiment-example` regenerates docs/examples/experiment/report.{md,json} byte
+for byte and `make check-generated` checks them fresh.
+
+The aggregates are what the report would read from Prometheus after a week of an
+experiment that hands Gemini 6 candidates instead of 12: fewer prompt tokens, a slightly
+lower confidence (what the Gemini emulator plants with confidence_per_missing_candidate),
+the same success and match rates.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ai_assist.experiments.report import to_markdown
+from ai_assist.experiments.stats import VariantData, analyse
+
+EXPERIMENT = "fewer-candidates"
+WINDOW = "7d"
+
+
+def _moments(n: int, mean: float, sd: float) -> tuple[float, float]:
+    """(sum, sum of squares) of n values with this mean and sample standard deviation."""
+    return n * mean, (n - 1) * sd * sd + n * mean * mean
+
+
+def aggregates() -> list[VariantData]:
+    rows = []
+    for name, n, success, fallback, matched, conf, tokens, cost, p50, p95 in (
+            ("control", 2412, 2361, 51, 2290, (0.861, 0.052), (2210.0, 240.0), 0.00101,
+             1.42, 3.9),
+            ("six", 2388, 2340, 48, 2262, (0.803, 0.058), (1405.0, 170.0), 0.00077,
+             1.31, 3.6)):
+        conf_n = n - 12
+        c_sum, c_sq = _moments(conf_n, *conf)
+        t_sum, t_sq = _moments(n, *tokens)
+        rows.append(VariantData(
+            name=name, share=0.5, success=success, fallback=fallback,
+            error=n - success - fallback, matched=matched, unmatched=n - matched,
+            confidence_n=conf_n, confidence_sum=c_sum, confidence_sq=c_sq,
+            tokens_sum=t_sum, tokens_sq=t_sq, cost_usd=cost * n,
+            latency_p50_s=p50, latency_p95_s=p95))
+    return rows
+
+
+def markdown() -> str:
+    note = ("> Example output of `python -m ai_assist.experiments report --prometheus URL "
+            "--window 7d --markdown ...`, generated from the fixed aggregates in "
+            "`service/ai_assist/experiments/example.py` by `make experiment-example` "
+            "(checked fresh by `make check-generated`).\n\n")
+    return note + to_markdown(analyse(EXPERIMENT, aggregates(), WINDOW))
+
+
+def check_or_write(markdown_path: str, json_path: str, check: bool) -> int:
+    import json
+
+    outputs = {markdown_path: markdown(),
+               json_path: json.dumps(analyse(EXPERIMENT, aggregates(), WINDOW).to_json(),
+                                     indent=2, sort_keys=True) + "\n"}
+    stale = [p for p, text in outputs.items()
+             if not Path(p).exists() or Path(p).read_text(encoding="utf-8") != text]
+    if check:
+        for path in stale:
+            print(f"{path} is stale: run `make experiment-example`", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    return 0
