@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ai_assist.pricing import PRICES
 from ai_assist.telemetry import metrics as M
+
 from dashboards.lib import queries as Q
 from dashboards.lib.layout import dashboard as build
 from dashboards.lib.layout import section
@@ -116,6 +117,51 @@ def suggestions():
     return reduce_by, cache, wasted, recalls
 
 
+CACHE_OFF = ("Reads 0 while the cache is off (AI_ASSIST_CACHE_ENABLED, README: Response "
+             "cache) or idle.")
+
+
+def response_cache():
+    hit_ratio = stat(
+        "Cache hit ratio",
+        "Share of response-cache lookups answered from the cache: hits / (hits + misses) "
+        f"({M.CACHE_LOOKUPS_TOTAL}). A hit is served without embedding, vector search or "
+        "a Gemini call. Compare with 'Advice: a response cache would save' (the share of "
+        f"texts that repeat): a hit ratio well below it means a short TTL or size bound. "
+        f"{CACHE_OFF}", "percentunit", [prom(Q.cache_hit_ratio(m), "hit ratio")], width=6)
+    lookups = timeseries(
+        "Cache lookups by result",
+        "Response-cache lookups per minute: hit (answered from the cache) or miss (the "
+        "pipeline ran; a successful LLM answer is then stored). Each mapping request makes "
+        "one lookup while the cache is on.", "short",
+        [prom(Q.cache_lookups_per_minute_by_result(m), "{{result}}")], stacked=True,
+        width=6)
+    tokens = timeseries(
+        "Tokens saved by the cache",
+        "Gemini tokens per minute that cache hits did not spend, by type: what each served "
+        "answer had been billed when the LLM made it "
+        f"({M.CACHE_TOKENS_SAVED_TOTAL}). {CACHE_OFF}", "short",
+        [prom(Q.cache_tokens_saved_per_minute_by_type(mm), "{{type}}")], stacked=True,
+        width=6)
+    usd = timeseries(
+        "Cost saved by the cache per hour",
+        "USD per hour that cache hits did not spend on Gemini, by the model that made the "
+        "answer: the saved tokens priced like 'Cost per hour by model' (USD per 1M "
+        f"tokens: {PRICE_TABLE}). {CACHE_OFF}", "currencyUSD",
+        [prom(Q.cache_usd_saved_per_hour_by_model(mm), "{{model}}")], width=6)
+    errors = timeseries(
+        "Cache storage errors",
+        "Response-cache operations per minute that failed (Redis unreachable or slower "
+        f"than its timeout; {M.CACHE_ERRORS_TOTAL}), by operation: get (the request ran "
+        "the pipeline as a miss: the cache fails open) or set (the answer was not "
+        "stored). 0 is right; the service logs one cache_storage_unavailable warning per "
+        "outage.", "short",
+        [prom(Q.cache_errors_per_minute_by_operation(m), "{{operation}}")],
+        steps=[{"color": "green", "value": None}, {"color": "red", "value": 0.001}],
+        width=24)
+    return hit_ratio, lookups, tokens, usd, errors
+
+
 def dashboard():
     return build(UID, uids.TITLES[UID],
                  "Gemini spend, tokens per call, efficiency and what to improve; the plan's "
@@ -134,6 +180,7 @@ def dashboard():
                      [prom(Q.requests_per_day(m), "requests")], width=6),
                 unpriced_tokens()),
         section("Optimization suggestions", *suggestions()),
+        section("Response cache", *response_cache()),
         section(
             "Tokens",
             timeseries("Tokens by type",

@@ -32,9 +32,11 @@ def price_classes(price) -> tuple[tuple[tuple[str, ...], float], ...]:
             (OUTPUT_BILLED_TYPES, price.output_per_million_usd))
 
 
-def cost_usd_per_second(m: str, w: str, by: str = "model") -> str:
+def cost_usd_per_second(m: str, w: str, by: str = "model",
+                        metric: str = M.GEMINI_TOKENS_TOTAL) -> str:
     """Spend rate from the token counters and the price table, summed by `by` (which
-    must hold `model`).
+    must hold `model`). `metric`: any counter labelled by token type and model (e.g. the
+    tokens the response cache saved).
 
     One term per (model, price class); the terms have distinct label sets, so `or`
     is their union and the sum adds them up.
@@ -43,7 +45,7 @@ def cost_usd_per_second(m: str, w: str, by: str = "model") -> str:
     for model, price in sorted(PRICES.items()):
         for types, per_million in price_classes(price):
             matchers = f'type=~"{"|".join(types)}", model="{model}"'
-            terms.append(f"{sum_rate(M.GEMINI_TOKENS_TOTAL, w, matchers, m, by=f'{by}, type')}"
+            terms.append(f"{sum_rate(metric, w, matchers, m, by=f'{by}, type')}"
                          f" * {per_million:g} / 1e6")
     return f"sum by ({by}) ({' or '.join(terms)})"
 

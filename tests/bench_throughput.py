@@ -109,16 +109,19 @@ def overhead_rows(work: Path, emulator, scale: int, pairs: int) -> None:
               "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url}
     on = start_service(work, {**common, **ON})
     untraced = start_service(work, {**common, **ON, "AI_ASSIST_TRACING_ENABLED": "false"})
+    sampled = start_service(work, {**common, **ON, "AI_ASSIST_TRACING_SAMPLE_RATIO": "0.1"})
     off = start_service(work, {**common, **OFF})
     try:
         emulator.configure(latency_ms=0, jitter_ms=0)
-        for service in (on, untraced, off):
+        for service in (on, sampled, untraced, off):
             rate(service.url, 4, 3)  # warm-up
         print("\nobservability on ÷ off (interleaved pairs; requests/s off ÷ on, "
               "min / median / max; 'on' = metrics + JSON logs at INFO + tracing exported, "
+              "'sampled' = the same recording one trace in ten "
+              "(AI_ASSIST_TRACING_SAMPLE_RATIO=0.1), "
               "'untraced' = the shipped default: the same with tracing off)")
         for clients, per_client in ((1, 20 * scale), (16, 3 * scale)):
-            for label, service in (("on", on), ("untraced", untraced)):
+            for label, service in (("on", on), ("sampled", sampled), ("untraced", untraced)):
                 got_on, got_off = interleaved(
                     lambda: rate(service.url, clients, per_client),  # noqa: B023
                     lambda: rate(off.url, clients, per_client), pairs)  # noqa: B023
@@ -131,6 +134,7 @@ def overhead_rows(work: Path, emulator, scale: int, pairs: int) -> None:
         search_under_load(on.url)
     finally:
         on.stop()
+        sampled.stop()
         untraced.stop()
         off.stop()
         sink.shutdown()

@@ -9,7 +9,6 @@ import secrets
 import socket
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import httpx
@@ -19,7 +18,7 @@ import requests
 from ai_assist.app import create_app
 from ai_assist.config import Settings, SettingsError
 from ai_assist.identity import ApiKeys, parse_api_keys
-from tests.harness.processes import copy_index, start_redis, start_service
+from tests.harness.processes import start_redis, start_replicas
 
 LIMIT = 6  # per minute, per client
 KEYS = {name: secrets.token_urlsafe(24) for name in ("alpha", "beta", "gamma")}
@@ -42,11 +41,7 @@ def replicas(live_service, redis, tmp_path_factory):
     env = {"AI_ASSIST_API_KEYS_FILE": str(keys_file), "AI_ASSIST_REDIS_URL": redis.redis_url,
            "AI_ASSIST_RATE_LIMIT_PER_MINUTE": str(LIMIT),
            "AI_ASSIST_RATE_LIMIT_BURST": str(LIMIT), "AI_ASSIST_LLM_ENABLED": "false"}
-    chroma = [copy_index(live_service.settings.chroma_path, work / f"chroma-{i}")
-              for i in range(2)]
-    with ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda path: start_service(
-            work, {**env, "AI_ASSIST_CHROMA_PATH": path}), chroma))
+    started = start_replicas(work, env, live_service.settings.chroma_path)
     yield started
     for service in started:
         service.stop()

@@ -7,7 +7,10 @@ cached; TTL and size bound; one Redis shared by two replicas; Redis down fails o
 from __future__ import annotations
 
 import json
+import math
+import time
 import unicodedata
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -29,9 +32,11 @@ from tests.harness.processes import (
     copy_index,
     emulator_stats,
     start_redis,
-    start_service,
+    start_replicas,
 )
 
+M_LOOKUPS = "esg_mapping_cache_lookups_total"
+M_SAVED = "esg_mapping_cache_tokens_saved_total"
 KOREAN = next(text for _, text in SAMPLES if any("\uac00" <= c <= "\ud7a3" for c in text))
 ANSWER = CachedAnswer([Match("GRI", "GRI 305-1", "Direct (Scope 1) GHG emissions", 0.9,
                              "Scope 1 figure.")], "gemini-2.5-flash",
@@ -242,17 +247,11 @@ async def test_redis_entries_carry_the_ttl_and_json(redis):
 @pytest.fixture(scope="module")
 def cache_replicas(live_service, emulator, redis, tmp_path_factory):
     """Two service processes sharing one Redis cache (and one emulator)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     work = tmp_path_factory.mktemp("cache-replicas")
     env = {"AI_ASSIST_REDIS_URL": redis.redis_url, "AI_ASSIST_CACHE_ENABLED": "true",
            "AI_ASSIST_GEMINI_BASE_URL": emulator.url, "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0",
            "AI_ASSIST_LLM_TIMEOUT_S": "2", "AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD": "0"}
-    chroma = [copy_index(live_service.settings.chroma_path, work / f"chroma-{i}")
-              for i in range(2)]
-    with ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda path: start_service(
-            work, {**env, "AI_ASSIST_CHROMA_PATH": path}), chroma))
+    started = start_replicas(work, env, live_service.settings.chroma_path)
     yield started
     for service in started:
         service.stop()
@@ -295,3 +294,118 @@ def test_two_replicas_share_one_redis_cache_and_fail_open_without_it(cache_repli
 
 def test_cache_answers_are_plain_json_round_trips():
     assert CachedAnswer.from_json(ANSWER.to_json()) == ANSWER
+
+
+# --- the cost dashboard's "Response cache" panels, proven on a real Prometheus ---------
+@pytest.mark.stack
+def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, emulator,
+                                                        tmp_path_factory):
+    """Two replicas sharing Redis, scraped by a real Prometheus: texts sent once and
+    repeated a known number of times (alternating replicas: the shared cache serves the
+    other replica's answers), then a Redis outage. Every target of the panels equals the
+    truth of the client's X-Cache tally and of the tokens the emulator billed for each
+    miss, the answer every later hit of its text serves again."""
+    from tests.harness.panels import (
+        all_queries,
+        fill_variables,
+        load_dashboards,
+        rate_interval_s,
+        strip_guards,
+    )
+    from tests.harness.processes import wait_until
+    from tests.harness.prom import start_prometheus
+    from tests.harness.truth import CACHE_TRUTH, CacheTruth
+
+    scrape, lead_in = 0.5, 2.0
+    work = tmp_path_factory.mktemp("cache-panels")
+    redis.stop()  # stopped already when the outage test ran: one brought back in its place
+    revived = start_redis(work, port=redis.port)
+    prom = start_prometheus(work, [s.target for s in cache_replicas],
+                            scrape_interval="500ms")
+    config = requests.get(f"{emulator.url}/_emulator/config", timeout=5).json()
+    emulator.configure(cached_tokens=300)  # every token type, so every price, is driven
+    try:
+        # a hit on each replica first: the tokens-saved series are born with a hit, and
+        # rate() cannot see the increase that created a series
+        warm = SAMPLES[0][1]
+
+        def warm_hit(service) -> bool:
+            return post(service, warm, top_k=2).headers["X-Cache"] == "hit"
+        for service in cache_replicas:
+            wait_until(lambda service=service: warm_hit(service), 30, "a warm-up cache hit")
+        lookups = sum(total(s, M_LOOKUPS) for s in cache_replicas)
+        wait_until(lambda: sum(v for _, v in prom.query(f"sum({M_LOOKUPS})")) == lookups
+                   and len(prom.query(f'{M_SAVED}{{type="input"}}')) == 2, 30,
+                   "Prometheus holding the warm-up")
+        flat = time.time()  # the lead-in: flat counters before the measured traffic
+        wait_until(lambda: time.time() >= flat + lead_in + 2 * scrape + 1, 10, "the lead-in",
+                   interval=0.1)
+
+        started = time.time()
+        # hits outnumber the misses' calls: what they saved is not what was billed
+        repeats = {SAMPLES[1][1]: 5, SAMPLES[5][1]: 3, SAMPLES[6][1]: 2, SAMPLES[7][1]: 0}
+        tally = Counter()
+        saved = Counter()
+        turn = 0
+        for text, times in repeats.items():
+            before = emulator_stats(emulator)
+            first = post(cache_replicas[turn % 2], text, top_k=2)
+            turn += 1
+            after = emulator_stats(emulator)
+            assert first.headers["X-Cache"] == "miss" and not first.json()["fallback_used"]
+            assert after["calls"] == before["calls"] + 1, "one Gemini call per stored answer"
+            billed = {k: after["tokens"][k] - before["tokens"][k] for k in after["tokens"]}
+            tally["miss"] += 1
+            for _ in range(times):
+                again = post(cache_replicas[turn % 2], text, top_k=2)
+                turn += 1
+                tally[again.headers["X-Cache"]] += 1
+                saved.update({"input": billed["prompt"] - billed["cached"],
+                              "cached_input": billed["cached"], "output": billed["output"],
+                              "thinking": billed["thinking"]})
+        assert tally == {"hit": 10, "miss": 4}, tally
+        assert all(saved[kind] > 0 for kind in ("input", "cached_input", "output", "thinking"))
+        revived.stop()
+        outage = [SAMPLES[8][1], SAMPLES[10][1]]
+        for n, text in enumerate(outage):  # each: a failed get (a miss) and a failed set
+            response = post(cache_replicas[n % 2], text, top_k=2)
+            assert response.status_code == 200 and response.headers["X-Cache"] == "miss"
+            tally["miss"] += 1
+        finished = time.time()
+
+        wait_until(lambda: time.time() >= finished + 4 * scrape, 10, "a scrape after the "
+                   "traffic", interval=0.1)
+        at = max(v for _, v in prom.query(f"timestamp({M_LOOKUPS})"))
+        interval_s = math.ceil(at - started + lead_in)
+        window_s = rate_interval_s(interval_s, scrape)
+        assert at - window_s >= flat, "the window reaches back before the lead-in"
+        truth = CacheTruth(hits=tally["hit"], misses=tally["miss"],
+                           saved={k: v for k, v in saved.items() if v},
+                           model=Settings.from_env({}).gemini_model,
+                           errors={"get": len(outage), "set": len(outage)},
+                           window_s=window_s)
+        # rate() stretches each replica's sampled span (the window less up to a scrape at
+        # either end) to the window; the replicas are scraped at different offsets
+        rel = {"ratio": 1.2 * scrape / interval_s, "rate": 2.5 * scrape / interval_s}
+        queries = [q for q in all_queries(load_dashboards())
+                   if (q.dashboard.removeprefix("ai-assist-"), q.panel, q.ref) in CACHE_TRUTH]
+        assert len(queries) == len(CACHE_TRUTH), "a cache panel is missing or renamed"
+        problems = []
+        for q in queries:
+            expected = CACHE_TRUTH[(q.dashboard.removeprefix("ai-assist-"), q.panel, q.ref)](
+                truth)
+            for expr in (q.expr, strip_guards(q.expr)):
+                got = {tuple(labels.get(b, "") for b in expected.by): value for labels, value
+                       in prom.query(fill_variables(expr, 3600, interval_s, scrape), time=at)}
+                if set(got) != set(expected.values):
+                    problems.append(f"{q.panel}: series {sorted(got)}, the truth "
+                                    f"{sorted(expected.values)}")
+                    continue
+                for key, want in expected.values.items():
+                    if got[key] != pytest.approx(want, rel=rel[expected.kind], abs=1e-9):
+                        problems.append(f"{q.panel} {key}: {got[key]:g}, the truth {want:g}")
+        assert not problems, "\n".join(problems)
+    finally:
+        emulator.configure(cached_tokens=config["cached_tokens"])
+        prom.stop()
+        revived.stop()

@@ -81,3 +81,21 @@ def test_tracing_on_exports_over_otlp_with_the_same_code_path(tmp_path, emulator
         assert any(b"esg_mapping" in body for _, body in received)
     finally:
         collector.shutdown()
+
+
+def test_a_sample_ratio_records_a_share_of_traces_and_links_only_those(tmp_path, emulator):
+    """AI_ASSIST_TRACING_SAMPLE_RATIO: a caller's decision is followed, and exemplars
+    name only recorded traces (an exemplar of an unrecorded trace would link to nothing)."""
+    kept, dropped = "0af7651916cd43dd8448eb211c80319c", "5b8efff798038103d269b633813fc60c"
+    with running_service(tmp_path, emulator.url, tracing_sample_ratio=0.5) as service:
+        for trace_id, flags in ((kept, "01"), (dropped, "00")):
+            response = requests.post(
+                f"{service.url}/v1/esg/map", json={"text": SCOPE1}, timeout=60,
+                headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-{flags}"})
+            assert response.status_code == 200
+        recorded = {format(s.context.trace_id, "032x") for s in service.spans.get_finished_spans()}
+        exposition = requests.get(f"{service.url}/metrics", timeout=10, headers={
+            "Accept": "application/openmetrics-text; version=1.0.0"}).text
+    assert kept in recorded and dropped not in recorded
+    assert f'trace_id="{kept}"' in exposition
+    assert f'trace_id="{dropped}"' not in exposition

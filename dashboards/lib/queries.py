@@ -177,6 +177,32 @@ def recall_share_bad_answers(m: str, w: str = RATE) -> str:
                  sum_rate(M.GEMINI_CALLS_TOTAL, w, "", m))
 
 
+# --- the response cache (ai_assist/mapping/cache.py) -------------------------------
+def cache_hit_ratio(m: str, w: str = RATE) -> str:
+    """Hits / lookups; 0 when no lookup was made (cache off or idle)."""
+    return ratio(sum_rate(M.CACHE_LOOKUPS_TOTAL, w, 'result="hit"', m),
+                 sum_rate(M.CACHE_LOOKUPS_TOTAL, w, "", m))
+
+
+def cache_lookups_per_minute_by_result(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.CACHE_LOOKUPS_TOTAL, w, "", m, by="result"))
+
+
+def cache_tokens_saved_per_minute_by_type(m: str, w: str = RATE) -> str:
+    return zero_when_absent(per_minute(sum_rate(M.CACHE_TOKENS_SAVED_TOTAL, w, "", m,
+                                                by="type")))
+
+
+def cache_usd_saved_per_hour_by_model(m: str, w: str = RATE) -> str:
+    """What the hits' tokens would have cost, by the price table (as the spend rate)."""
+    return zero_when_absent(
+        f"({cost_usd_per_second(m, w, metric=M.CACHE_TOKENS_SAVED_TOTAL)}) * 3600")
+
+
+def cache_errors_per_minute_by_operation(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.CACHE_ERRORS_TOTAL, w, "", m, by="operation"))
+
+
 # --- health ------------------------------------------------------------------------
 def health_by_component(m: str) -> str:
     return f"min by (component) ({sel(M.HEALTH_STATUS, m=m)})"

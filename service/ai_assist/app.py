@@ -158,7 +158,8 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
                       settings.version, stream=log_stream)
     provider = tracing.build_tracer_provider(
         settings.tracing_enabled, settings.otlp_endpoint, settings.environment,
-        settings.version, tuple(span_processors) + profiling.span_processors(settings))
+        settings.version, tuple(span_processors) + profiling.span_processors(settings),
+        sample_ratio=settings.tracing_sample_ratio)
     previous_provider = tracing.install(provider)
     experiment = settings.experiment()
     variant_models = tuple(v.gemini_model for v in experiment.variants

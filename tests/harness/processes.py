@@ -182,8 +182,9 @@ class Redis(Process):
             return conn.recv(64).startswith(b"+PONG")
 
 
-def start_redis(log_dir: Path) -> Redis:
-    port = free_port()
+def start_redis(log_dir: Path, port: int | None = None) -> Redis:
+    """redis-server on a free port, or on `port` (one brought back where another was)."""
+    port = port or free_port()
     redis = Redis("redis-server", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                                    "--save", "", "--appendonly", "no"],
                   dict(os.environ), log_dir / f"redis-{port}.log", f"redis://127.0.0.1:{port}")
@@ -201,3 +202,15 @@ def copy_index(source: str | Path, target: Path) -> str:
     embedding the whole catalogue again (the fingerprint still decides)."""
     shutil.copytree(source, target)
     return str(target)
+
+
+def start_replicas(work: Path, env: dict[str, str], index: str | Path,
+                   count: int = 2) -> list[Service]:
+    """`count` service processes started side by side, each on its own copy of a built
+    index, with the same settings (e.g. sharing one Redis)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [copy_index(index, work / f"chroma-{i}") for i in range(count)]
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda path: start_service(
+            work, {**env, "AI_ASSIST_CHROMA_PATH": path}), paths))

@@ -31,6 +31,7 @@ from ai_assist.config import BUNDLED_MODEL  # the stack runs the default model
 from ai_assist.frameworks import FRAMEWORKS
 from ai_assist.pricing import PRICES
 from gemini_emulator.config import ANSWERED
+
 from tests.harness.traffic import MATCH_CONFIDENCE, Tally
 
 # The plan's error classes (2.2): which class, at which severity, a failure is counted as.
@@ -447,6 +448,60 @@ CANARY_TRUTH: dict[tuple[str, str, str], Callable[[CanaryTruth], Expected]] = {
 }
 
 
+# --- the response cache -------------------------------------------------------------
+CACHE_OFF = NotDriven(
+    "the session stack runs without the response cache (a hit would skip the Gemini calls "
+    "and embeddings that the other truths read): no lookup, so the target shows its idle "
+    "guard's 0; tests/test_response_cache.py proves it on two replicas sharing a real "
+    "Redis, against a mix of known repeats and a Redis outage")
+
+
+@dataclass(frozen=True)
+class CacheTruth:
+    """A cache stack's truth, from the client's tally of X-Cache answers and the
+    emulator's tokens billed for each miss (the answer each later hit serves again)."""
+    hits: int
+    misses: int
+    saved: dict[str, float]  # token type -> tokens the hits' answers had been billed
+    model: str
+    errors: dict[str, int]  # operation -> failed Redis operations (requests in the outage)
+    window_s: float  # $__rate_interval in seconds at the evaluation
+
+    def per_minute(self, count: float) -> float:
+        return count * 60 / self.window_s
+
+    def hit_ratio(self) -> Expected:
+        return one(self.hits / (self.hits + self.misses), "ratio")
+
+    def lookups(self) -> Expected:
+        return Expected({("hit",): self.per_minute(self.hits),
+                         ("miss",): self.per_minute(self.misses)}, "rate", ("result",))
+
+    def tokens_saved(self) -> Expected:
+        return Expected({(kind,): self.per_minute(n) for kind, n in self.saved.items()},
+                        "rate", ("type",))
+
+    def usd_saved(self) -> Expected:
+        price, saved = PRICES[self.model], Counter(self.saved)
+        usd = (saved["input"] * price.input_per_million_usd
+               + saved["cached_input"] * price.cached_input_per_million_usd
+               + (saved["output"] + saved["thinking"]) * price.output_per_million_usd) / 1e6
+        return Expected({(self.model,): usd / self.window_s * 3600}, "rate", ("model",))
+
+    def storage_errors(self) -> Expected:
+        return Expected({(op,): self.per_minute(n) for op, n in self.errors.items()}, "rate",
+                        ("operation",))
+
+
+CACHE_TRUTH: dict[tuple[str, str, str], Callable[[CacheTruth], Expected]] = {
+    ("cost", "Cache hit ratio", "hit ratio"): CacheTruth.hit_ratio,
+    ("cost", "Cache lookups by result", "{{result}}"): CacheTruth.lookups,
+    ("cost", "Tokens saved by the cache", "{{type}}"): CacheTruth.tokens_saved,
+    ("cost", "Cost saved by the cache per hour", "{{model}}"): CacheTruth.usd_saved,
+    ("cost", "Cache storage errors", "{{operation}}"): CacheTruth.storage_errors,
+}
+
+
 def _desired_replicas(t: Truth) -> Expected | NotDriven:
     """No replica can have queued more texts than requests reached the pipeline (100 or
     fewer: a queue vote of at most one replica), and every request took less than 30 s /
@@ -487,6 +542,14 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     ("cost", "Cost per hour by model", "{{model}}"):
         lambda t: Expected({(t.model,): t.cost_usd() / t.window_s * 3600}, "rate", ("model",)),
     ("cost", "Wasted tokens by reason", "{{reason}}"): _wasted_by_reason,
+    # the session stack runs without the response cache: no lookup, no error
+    ("cost", "Cache hit ratio", "hit ratio"): lambda t: CACHE_OFF,
+    ("cost", "Cache lookups by result", "{{result}}"):
+        lambda t: Expected({(r,): 0 for r in ("hit", "miss")}, "exact", ("result",)),
+    ("cost", "Tokens saved by the cache", "{{type}}"): lambda t: CACHE_OFF,
+    ("cost", "Cost saved by the cache per hour", "{{model}}"): lambda t: CACHE_OFF,
+    ("cost", "Cache storage errors", "{{operation}}"):
+        lambda t: Expected({(op,): 0 for op in ("get", "set")}, "exact", ("operation",)),
     # --- health ----------------------------------------------------------------------
     ("health", "Health per component", "{{component}}"): _health,
     ("health", "Uptime (scrapes)", "uptime"): lambda t: one(1, "exact"),
@@ -602,6 +665,6 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
 
 
 # The Quality dashboard's "Experiments (A/B)" row (per variant).
-from tests.harness.experiment_truth import EXPERIMENT_TRUTH  # noqa: E402
+from tests.harness.experiment_truth import EXPERIMENT_TRUTH
 
 TRUTH.update(EXPERIMENT_TRUTH)

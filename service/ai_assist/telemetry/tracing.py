@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from ai_assist.telemetry.logging import SERVICE_NAME
 
@@ -24,11 +25,13 @@ SHUTDOWN_TIMEOUT_S = 3.0
 
 
 def build_tracer_provider(enabled: bool, otlp_endpoint: str, environment: str,
-                          version: str, extra_processors: tuple[SpanProcessor, ...] = ()
+                          version: str, extra_processors: tuple[SpanProcessor, ...] = (),
+                          sample_ratio: float = 1.0
                           ) -> TracerProvider | trace.NoOpTracerProvider:
     if not enabled and not extra_processors:
         return trace.NoOpTracerProvider()
-    provider = TracerProvider(resource=Resource.create({
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+                              resource=Resource.create({
         "service.name": SERVICE_NAME,
         "service.version": version,
         "deployment.environment": environment,
@@ -110,6 +113,8 @@ class _ProxyTracer(trace.Tracer):
 
 
 def trace_exemplar() -> dict[str, str] | None:
-    """The current trace id as a histogram exemplar, so Grafana links a bucket to Tempo."""
+    """The current trace id as a histogram exemplar, so Grafana links a bucket to Tempo
+    (only a recorded trace: an unsampled one would link to nothing)."""
     ctx = trace.get_current_span().get_span_context()
-    return {"trace_id": format(ctx.trace_id, "032x")} if ctx.is_valid else None
+    return ({"trace_id": format(ctx.trace_id, "032x")}
+            if ctx.is_valid and ctx.trace_flags.sampled else None)
