@@ -172,7 +172,7 @@ class StackWithTraffic:
     emulator: object
     health: list = field(default_factory=list)  # each replica's /health after the traffic
     model: str = Settings.gemini_model  # the services run the default model
-    experiment: dict = field(default_factory=lambda: STACK_EXPERIMENT)  # on services[0]
+    experiment: dict = field(default_factory=lambda: STACK_EXPERIMENT)  # on every replica
 
     def query(self, expr: str) -> list:
         return self.prom.query(expr, time=self.query_time)

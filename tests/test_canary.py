@@ -32,6 +32,7 @@ from observability import thresholds
 from tests.conftest import sample_sum
 from tests.harness.panels import all_queries, fill_variables, load_dashboards
 from tests.harness.processes import start_emulator, start_service, wait_until
+from tests.harness.proof import keyed
 from tests.harness.truth import CANARY_LANGUAGES, CANARY_TRUTH, CanaryTruth
 
 KNOWN_IDS = frozenset(d.id for d in load_catalogue())
@@ -202,10 +203,6 @@ def _service_total(service, name: str, **labels) -> float:
                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
-def _keyed(samples) -> dict[tuple, float]:
-    return {(labels["language"],): value for labels, value in samples}
-
-
 @pytest.mark.stack
 def test_the_canary_panels_show_the_truth_of_a_known_mix(canary_stack):
     truth, prom, at = canary_stack["truth"], canary_stack["prom"], canary_stack["at"]
@@ -215,7 +212,7 @@ def test_the_canary_panels_show_the_truth_of_a_known_mix(canary_stack):
     assert len(queries) == len(CANARY_TRUTH), "a canary panel is missing or renamed"
     for q in queries:
         expected = CANARY_TRUTH[(q.dashboard.removeprefix("ai-assist-"), q.panel, q.ref)](truth)
-        got = _keyed(prom.query(fill_variables(q.expr, 3600, 60, 1.0), time=at))
+        got = keyed(prom.query(fill_variables(q.expr, 3600, 60, 1.0), time=at), ("language",))
         assert set(got) == set(expected.values), (q.panel, got)
         for key, want in expected.values.items():
             assert got[key] == pytest.approx(want, rel=1e-9), (q.panel, key)
@@ -227,7 +224,7 @@ def test_the_alert_fires_per_language_at_its_level(canary_stack):
     reached with the service's own counters."""
     prom, at = canary_stack["prom"], canary_stack["at"]
     by_severity = {a.severity: a for a in canary_alerts.alerts()}
-    firing = {severity: set(_keyed(prom.query(alert.expr, time=at)))
+    firing = {severity: set(keyed(prom.query(alert.expr, time=at), ("language",)))
               for severity, alert in by_severity.items()}
     assert firing == {"warning": {("en",), ("ko",)}, "critical": {("ko",)}}
 

@@ -1,18 +1,18 @@
 """The A/B report end to end: `python -m ai_assist.experiments report` against the real
-Prometheus of the session stack, after its traffic (one replica runs the experiment in
+Prometheus of the session stack, after its traffic (both replicas run the experiment in
 tests/conftest.py; every request's variant is in the client's records, from the header
 the service answers with). Its figures are checked against that traffic's truth."""
 
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import subprocess
 import sys
 from collections import Counter
 
 import pytest
+from ai_assist.experiments.stats import min_sample_size
 from ai_assist.pricing import PRICES
 from ai_assist.telemetry.metrics import REQUEST_BUCKETS
 
@@ -105,4 +105,5 @@ def test_the_report_finds_the_planted_difference_and_a_fair_split(stack_with_tra
     assert confidence["significant"] and confidence["better"] is False, confidence
     assert report["verdict"].startswith(("no winner yet", "no winner (six trades off",
                                          "no winner (six is worse"))
-    assert not math.isnan(report["min_sample_size"])
+    (control,) = [v for v in report["variants"] if v["name"] == report["control"]]
+    assert report["min_sample_size"] == min_sample_size(control["match_rate"])

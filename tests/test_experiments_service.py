@@ -8,6 +8,7 @@ import json
 
 import pytest
 import requests
+from ai_assist.experiments import assign, parse_experiment
 from ai_assist.samples import SCOPE1
 
 from tests.conftest import running_service
@@ -86,9 +87,20 @@ def test_a_variant_on_another_model_without_thinking(service):
 
 
 def test_the_same_company_always_gets_the_same_variant(service):
-    seen = {post(service, company_id="acme-kr").headers["X-Experiment-Variant"]
-            for _ in range(4)}
-    assert len(seen) == 1 and seen <= {"control", "three", "nollm", "lite"}
+    """Two companies whose hashes fall in different variants, from one client: each keeps
+    its own variant (a service that assigned by client would give both the same)."""
+    experiment = parse_experiment(EXPERIMENT)
+    expected = {}
+    for n in range(100):
+        variant = assign(experiment, f"company:co-{n}").name
+        if variant not in expected.values():
+            expected[f"co-{n}"] = variant
+        if len(expected) == 2:
+            break
+    for company, variant in expected.items():
+        seen = {post(service, company_id=company).headers["X-Experiment-Variant"]
+                for _ in range(3)}
+        assert seen == {variant}, company
 
 
 def test_an_unknown_variant_is_a_400_that_names_the_variants(service):

@@ -28,13 +28,14 @@ from ai_assist.cancellation import (
 from ai_assist.config import Settings
 from ai_assist.errors import AIAssistError, GeminiAPIError
 from ai_assist.experiments import (
-    FORCE_HEADER, VARIANT_NONE, UnknownVariant, choose, context as experiment_context,
+    FORCE_HEADER, VARIANT_NONE, Experiment, UnknownVariant, choose,
+    context as experiment_context,
 )
 from ai_assist.health import GeminiOutcomes, HealthChecker
 from ai_assist.identity import ApiKeys, peer_address
 from ai_assist.mapping.cache import CACHE_HEADER, build_cache
 from ai_assist.mapping.catalogue import (
-    Disclosure, catalogue_fingerprint, counts_by_framework, load_catalogue,
+    Disclosure, counts_by_framework, load_catalogue,
 )
 from ai_assist.mapping.embedding import EmbeddingModel, MicroBatcher
 from ai_assist.mapping.pipeline import MappingResult, Pipeline, as_internal
@@ -71,6 +72,7 @@ class ServiceState:
     store: VectorStore | None = None
     batcher: MicroBatcher | None = None
     pipeline: Pipeline | None = None
+    experiment: Experiment | None = None  # read once, at start-up
     gpu: GPUSampler | None = None
     ready: bool = False
     startup_error: str | None = None
@@ -111,15 +113,14 @@ async def _start(state: ServiceState) -> None:
             from ai_assist.mapping.llm import GeminiMapper
 
             mapper = GeminiMapper(settings, metrics)
-        experiment = settings.experiment()
+        experiment = state.experiment
         mappers = {model: GeminiMapper(settings, metrics, model)
                    for model in {v.gemini_model for v in experiment.variants}
                    if model and model != settings.gemini_model} \
             if mapper and experiment else {}
         state.pipeline = Pipeline(settings, metrics, state.batcher, store, mapper, mappers)
         if settings.cache_enabled:  # ai_assist/mapping/cache.py
-            state.pipeline.cache = build_cache(settings, metrics, catalogue_fingerprint(
-                state.catalogue, state.model.identity))
+            state.pipeline.cache = build_cache(settings, metrics, store.fingerprint)
         for framework, count in counts_by_framework(state.catalogue).items():
             metrics.catalogue_size.labels(framework).set(count)
         metrics.build_info.labels(settings.version, settings.embedding_model,
@@ -174,7 +175,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
                           settings.redis_url,
                           on_storage_error=metrics.rate_limit_storage_errors.inc)
     api_keys = ApiKeys(settings.api_keys)
-    state = ServiceState(settings, metrics, limiter)
+    state = ServiceState(settings, metrics, limiter, experiment=experiment)
     checker = HealthChecker(state)
     profiler = profiling.ContinuousProfiler(settings, metrics)
 

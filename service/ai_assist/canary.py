@@ -31,9 +31,10 @@ from pathlib import Path
 import structlog
 
 from ai_assist.frameworks import FRAMEWORKS
+from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import CANARY_LANGUAGES, Metrics
-from ai_assist.telemetry.traffic import mark_synthetic
+from ai_assist.telemetry.traffic import CANARY, mark_synthetic
 
 DEFAULT_SET = Path(__file__).with_name("golden_set.json")
 READY_POLL_S = 0.5
@@ -196,7 +197,7 @@ async def _measure(settings, golden: GoldenSet) -> tuple[RunResult, dict[str, fl
         result = await Canary(golden, state.metrics).run_once(state.pipeline)
         tokens = {s.labels["type"]: s.value
                   for family in state.metrics.registry.collect() for s in family.samples
-                  if s.name == "gemini_tokens_used_total" and s.labels.get("source") == "canary"
+                  if s.name == M.GEMINI_TOKENS_TOTAL and s.labels.get("source") == CANARY
                   and s.value}
     return result, tokens
 

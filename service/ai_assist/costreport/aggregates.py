@@ -13,11 +13,12 @@ from pathlib import Path
 import requests
 
 from ai_assist.telemetry import metrics as M
+from ai_assist.telemetry.traffic import CANARY
 from observability.cost import COST_RATE_RECORD
 from observability.durations import duration, seconds
 
 ANSWERED = 'status=~"success|fallback|error"'
-USER_TOKENS = 'source!="canary"'  # also the series of builds without the label
+USER_TOKENS = f'source!="{CANARY}"'  # also the series of builds without the label
 TREND_POINTS = 28  # points of the tokens-per-request trend over the window
 
 
@@ -149,7 +150,7 @@ def collect(prom: Prometheus, window: str, at: float | None = None,
                                 "model", "type"),
         recorded_cost_usd_per_s=_total(recorded) if recorded else None,
         canary_tokens=_by2(q(_increase(M.GEMINI_TOKENS_TOTAL, window, "model, type",
-                                       'source="canary"')), "model", "type"),
+                                       f'source="{CANARY}"')), "model", "type"),
         candidates=candidates, candidate_share=candidate_share)
     aggregates.trend = _trend(prom, window_s, at)
     if experiment is not None:

@@ -7,7 +7,6 @@ from ai_assist.experiments.assignment import (
     UnknownVariant,
     assign,
     choose,
-    label_values,
 )
 from ai_assist.experiments.definition import (
     MAX_VARIANTS,
@@ -21,4 +20,4 @@ from ai_assist.experiments.definition import (
 
 __all__ = ["FORCE_HEADER", "MAX_VARIANTS", "VARIANT_NONE", "Assignment", "Experiment",
            "ExperimentError", "UnknownVariant", "Variant", "assign", "choose",
-           "label_values", "load_experiment", "parse_experiment"]
+           "load_experiment", "parse_experiment"]

@@ -16,7 +16,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 
-from ai_assist.experiments.definition import VARIANT_NONE, Experiment, Variant
+from ai_assist.experiments.definition import Experiment, Variant
 
 FORCE_HEADER = "X-Experiment-Variant"
 
@@ -71,8 +71,3 @@ def choose(experiment: Experiment | None, company_id: str | None, client: str,
                           False, "company")
     return Assignment(experiment.name, assign(experiment, f"client:{client}"), False,
                       "client")
-
-
-def label_values(experiment: Experiment | None) -> tuple[str, ...]:
-    """Every value of the `variant` label: "none" and the experiment's variants."""
-    return (VARIANT_NONE, *(experiment.names if experiment else ()))

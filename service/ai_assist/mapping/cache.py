@@ -74,8 +74,7 @@ def variant_identity(variant) -> dict:
     """The variant's name and what it changes; {} without one."""
     if variant is None:
         return {}
-    changes = variant.changes() if hasattr(variant, "changes") else {}
-    return {"name": getattr(variant, "name", ""), "changes": changes}
+    return {"name": variant.name, "changes": variant.changes()}
 
 
 @dataclass(frozen=True)
@@ -215,9 +214,8 @@ def llm_fingerprint(settings) -> dict:
     return {"model": settings.gemini_model, "candidates": settings.candidates,
             "max_output_tokens": settings.llm_max_output_tokens,
             "temperature": llm.TEMPERATURE, "thinking": llm.THINKING_BUDGETS,
-            "prompt": digest([prompt.INSTRUCTIONS, getattr(prompt, "PROMPT_VERSIONS", ()),
-                              getattr(prompt, "DESCRIPTION_CHARS", {}),
-                              prompt.MAX_DESCRIPTION_CHARS]),
+            "prompt": digest([prompt.INSTRUCTIONS, prompt.PROMPT_VERSIONS,
+                              prompt.DESCRIPTION_CHARS, prompt.MAX_DESCRIPTION_CHARS]),
             "version": settings.version}
 
 

@@ -57,10 +57,11 @@ class VectorStore:
         self._path = path
         self.rebuilt = False
         self.repaired = False  # rebuilt because the files were damaged
+        self.fingerprint = ""  # of the catalogue and model indexed (backend too), once built
 
     def build(self, disclosures: tuple[Disclosure, ...], model: EmbeddingModel) -> None:
         """Index the catalogue, or reuse the persisted index when nothing changed."""
-        fingerprint = catalogue_fingerprint(disclosures, model.identity)  # backend too
+        self.fingerprint = fingerprint = catalogue_fingerprint(disclosures, model.identity)
         self._by_id = {d.id: d for d in disclosures}
         try:
             existing = self._client.get_collection(COLLECTION)
