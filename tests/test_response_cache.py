@@ -25,7 +25,12 @@ from ai_assist.mapping.cache import (
 )
 from ai_assist.mapping.types import Match
 from ai_assist.samples import SAMPLES, SCOPE1
-from ai_assist.telemetry.metrics import Metrics
+from ai_assist.telemetry.metrics import (
+    CACHE_ERRORS_TOTAL,
+    CACHE_LOOKUPS_TOTAL,
+    CACHE_TOKENS_SAVED_TOTAL,
+    Metrics,
+)
 
 from tests.conftest import running_service
 from tests.harness.processes import (
@@ -35,8 +40,8 @@ from tests.harness.processes import (
     start_replicas,
 )
 
-M_LOOKUPS = "esg_mapping_cache_lookups_total"
-M_SAVED = "esg_mapping_cache_tokens_saved_total"
+M_LOOKUPS = CACHE_LOOKUPS_TOTAL
+M_SAVED = CACHE_TOKENS_SAVED_TOTAL
 KOREAN = next(text for _, text in SAMPLES if any("\uac00" <= c <= "\ud7a3" for c in text))
 ANSWER = CachedAnswer([Match("GRI", "GRI 305-1", "Direct (Scope 1) GHG emissions", 0.9,
                              "Scope 1 figure.")], "gemini-2.5-flash",
@@ -371,10 +376,11 @@ def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, e
             response = post(cache_replicas[n % 2], text, top_k=2)
             assert response.status_code == 200 and response.headers["X-Cache"] == "miss"
             tally["miss"] += 1
-        finished = time.time()
-
-        wait_until(lambda: time.time() >= finished + 4 * scrape, 10, "a scrape after the "
-                   "traffic", interval=0.1)
+        lookups = sum(total(s, M_LOOKUPS) for s in cache_replicas)
+        errors = sum(total(s, CACHE_ERRORS_TOTAL) for s in cache_replicas)
+        wait_until(lambda: sum(v for _, v in prom.query(f"sum({M_LOOKUPS})")) == lookups
+                   and sum(v for _, v in prom.query(f"sum({CACHE_ERRORS_TOTAL})")) == errors,
+                   30, "Prometheus holding the counters after the traffic", interval=0.1)
         at = max(v for _, v in prom.query(f"timestamp({M_LOOKUPS})"))
         interval_s = math.ceil(at - started + lead_in)
         window_s = rate_interval_s(interval_s, scrape)
