@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,11 +81,17 @@ def test_the_service_image_is_tagged_with_the_service_version(services):
         assert Path(services[name]["build"]["context"]) == ROOT
 
 
-def test_only_grafana_publishes_a_port(services):
+def test_only_grafana_and_prometheus_are_published_on_loopback(services):
+    """Grafana for people; Prometheus for the reports run from a checkout (README: Cost
+    report, Experiments), on the host's loopback only: it has no authentication."""
     published = {name for name, s in services.items() if s.get("ports")}
-    assert published == {"grafana"}
-    (port,) = services["grafana"]["ports"]
-    assert port["host_ip"] == "127.0.0.1", "Grafana should stay on localhost unless asked"
+    assert published == {"grafana", "prometheus"}
+    (grafana,) = services["grafana"]["ports"]
+    assert grafana["host_ip"] == "127.0.0.1", "Grafana should stay on localhost unless asked"
+    (prometheus,) = services["prometheus"]["ports"]
+    assert prometheus["host_ip"] == "127.0.0.1", "Prometheus has no login: loopback only"
+    assert (int(prometheus["published"]), prometheus["target"]) == (9090, 9090)
+    assert prometheus.get("protocol", "tcp") == "tcp"
 
 
 def test_the_service_scales(services):
@@ -119,16 +126,104 @@ def test_every_service_has_a_health_check_and_a_restart_policy(services):
         assert service.get("restart") == "unless-stopped", name
 
 
-def test_health_checks_use_tools_each_image_has(services):
-    """Third-party images carry busybox wget (Alloy: bash only); ours: Python only."""
-    for name, service in services.items():
-        tool = service["healthcheck"]["test"][1]
-        if service["image"].startswith(BUILT_IMAGE):
-            assert tool == "python", name
-        elif name == "alloy":
-            assert tool == "bash", name
-        else:
-            assert tool == "wget", name
+# What each image's healthcheck may run, per pinned image: the program (argv[0] of a CMD
+# healthcheck) and where upstream says the image has it, read in the image's Dockerfile at
+# that tag. A new image or a new tag has no entry and fails the test below until someone
+# reads its Dockerfile again: distroless images (Pyroscope) have no shell and no wget.
+@dataclass(frozen=True)
+class HealthTool:
+    tool: str
+    source: str  # repository @ tag: path, and what it says
+
+
+BUILT_SOURCE = ("service/Dockerfile (this repository): the final stage is "
+                "FROM python:3.11.13-slim-bookworm, /opt/venv/bin on PATH; no wget or curl")
+HEALTHCHECK_TOOLS = {
+    f"{BUILT_IMAGE}:{ai_assist.__version__}": HealthTool("python", BUILT_SOURCE),
+    f"{BUILT_IMAGE}:{ai_assist.__version__}-gpu": HealthTool("python", BUILT_SOURCE),
+    "prom/prometheus:v3.5.0": HealthTool(
+        "wget",
+        "prometheus/prometheus@v3.5.0: Dockerfile: FROM quay.io/prometheus/busybox-${OS}-"
+        "${ARCH}:latest; prometheus/busybox: glibc/Dockerfile: FROM busybox:glibc (BusyBox's "
+        "applets, wget among them, in /bin)"),
+    "prom/alertmanager:v0.28.1": HealthTool(
+        "wget",
+        "prometheus/alertmanager@v0.28.1: Dockerfile: FROM quay.io/prometheus/busybox-${OS}-"
+        "${ARCH}:latest (as Prometheus: busybox:glibc, wget in /bin)"),
+    "grafana/loki:3.5.5": HealthTool(
+        "/busybox/wget",
+        "grafana/loki@v3.5.5: cmd/loki/Dockerfile: final stage FROM gcr.io/distroless/"
+        "static:debug, SHELL [\"/busybox/sh\", \"-c\"]; GoogleContainerTools/distroless: "
+        "static/static.bzl adds //experimental/busybox to the debug image, whose "
+        "commands.bzl links /busybox/wget to /busybox/busybox"),
+    "grafana/tempo:2.8.2": HealthTool(
+        "/busybox/wget",
+        "grafana/tempo@v2.8.2: cmd/tempo/Dockerfile: FROM gcr.io/distroless/static-debian12:"
+        "debug, RUN [\"/busybox/addgroup\", ...]; distroless debug images: /busybox/wget "
+        "(experimental/busybox/commands.bzl)"),
+    "grafana/alloy:v1.10.2": HealthTool(
+        "bash",
+        "grafana/alloy@v1.10.2: Dockerfile: final stage FROM public.ecr.aws/ubuntu/ubuntu:"
+        "noble, apt-get installs only ca-certificates, libsystemd0, tzdata: Ubuntu's bash and "
+        "grep (essential packages), neither curl nor wget"),
+    "grafana/pyroscope:1.14.1": HealthTool(
+        "/usr/bin/profilecli",
+        "grafana/pyroscope@v1.14.1: cmd/pyroscope/Dockerfile: final stage FROM gcr.io/"
+        "distroless/static (no shell, no wget), COPY profilecli /usr/bin/profilecli "
+        "(.goreleaser.yaml's docker ids: pyroscope, profilecli); cmd/profilecli/ready.go: "
+        "`profilecli ready --url URL` GETs URL/ready and exits 1 unless 200"),
+    "grafana/grafana:12.1.1": HealthTool(
+        "wget",
+        "grafana/grafana@78515af (12.x; the v12.1.1 tree was not at hand): Dockerfile: ARG "
+        "BASE_IMAGE=alpine:3.21, final stage FROM ${BASE_IMAGE}, apk add ca-certificates bash "
+        "curl tzdata musl-utils, and its own RUN wget -qO- ... in that stage (Alpine's "
+        "BusyBox wget); docs 'Run Grafana Docker image': grafana/grafana:<version> is the "
+        "Alpine image"),
+}
+
+
+def _stacks() -> list[tuple[str, dict]]:
+    return [("docker-compose.yml", resolved_config()["services"]),
+            ("with docker-compose.gpu.yml", resolved_config(gpu=True)["services"])]
+
+
+def test_health_checks_use_tools_each_image_has():
+    for stack, services in _stacks():
+        for name, service in services.items():
+            image = service["image"]
+            assert image in HEALTHCHECK_TOOLS, (
+                f"{stack}: {name} runs {image}, which HEALTHCHECK_TOOLS does not list: read "
+                "its Dockerfile at that tag and add what its healthcheck may run")
+            test = service["healthcheck"]["test"]
+            assert test[0] == "CMD", f"{stack}: {name}: CMD-SHELL needs a shell in the image"
+            allowed = HEALTHCHECK_TOOLS[image]
+            assert test[1] == allowed.tool, (
+                f"{stack}: {name}'s healthcheck runs {test[1]!r}; {image} has "
+                f"{allowed.tool!r} ({allowed.source})")
+
+
+def test_every_listed_image_is_in_the_stack():
+    """A stale entry would vouch for a tag nobody runs."""
+    used = {s["image"] for _, services in _stacks() for s in services.values()}
+    assert set(HEALTHCHECK_TOOLS) == used
+
+
+def test_the_built_image_is_what_its_entry_says():
+    froms = re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), re.M)
+    assert froms[-1] == "python:3.11.13-slim-bookworm" and froms[-1] in BUILT_SOURCE
+
+
+def test_compose_up_wait_can_succeed():
+    """`docker compose up --wait` waits for every healthcheck; a `service_healthy` condition
+    on a service without one would never be met."""
+    for stack, services in _stacks():
+        for name, service in services.items():
+            for dependency, how in (service.get("depends_on") or {}).items():
+                assert dependency in services, f"{stack}: {name} -> {dependency}"
+                if how["condition"] == "service_healthy":
+                    check = services[dependency].get("healthcheck") or {}
+                    assert check.get("test") and not check.get("disable"), (
+                        f"{stack}: {name} waits for {dependency} to be healthy")
 
 
 def test_gpu_override_reserves_an_nvidia_gpu_for_the_same_service():
