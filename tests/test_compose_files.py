@@ -4,6 +4,8 @@ images, one published port, a scalable service, named volumes, health checks).""
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import ai_assist
 from ai_assist.telemetry.logging import SERVICE_NAME
@@ -291,3 +295,123 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies():
     assert copied <= allowed
     for path in copied:
         assert (ROOT / path).exists(), path
+
+
+# --- the reports inside the image ----------------------------------------------------------
+# `docker compose exec ai-assist python -m ai_assist.costreport --prometheus
+# http://prometheus:9090 ...` (README: docker compose up): the image must hold every
+# first-party package the report modules import and install every third-party one.
+REPORT_MODULES = ("ai_assist.costreport", "ai_assist.experiments")
+SOURCE_DIRS = (ROOT / "service", ROOT)  # PYTHONPATH of a checkout (Makefile)
+
+
+def _module_file(module: str) -> Path | None:
+    for base in SOURCE_DIRS:
+        path = base.joinpath(*module.split("."))
+        if (path / "__init__.py").is_file():
+            return path / "__init__.py"
+        if path.with_suffix(".py").is_file():
+            return path.with_suffix(".py")
+    return None
+
+
+def _imports(module: str, path: Path):
+    """Every module an `import` in the file may load, at any depth (imports inside functions
+    count: the reports import matplotlib and markdown_it there)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module
+            if name == "__future__":
+                continue
+            yield name
+            yield from (f"{name}.{alias.name}" for alias in node.names)  # maybe submodules
+
+
+def report_imports() -> tuple[set[str], set[str]]:
+    """(first-party modules, third-party top-level names) that `python -m` of the report
+    modules can import, walked through the first-party sources with ast."""
+    first, third = set(), set()
+    todo = [f"{m}.__main__" for m in REPORT_MODULES]
+    while todo:
+        module = todo.pop()
+        if module in first:
+            continue
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parents run first
+        path = _module_file(module)
+        if path is not None:
+            first.add(module)
+            todo += _imports(module, path)
+        elif _module_file(parts[0]) is None and parts[0] not in sys.stdlib_module_names:
+            third.add(parts[0])
+    return first, third
+
+
+def _installed_by(lines: list[str]) -> set[str]:
+    """The distributions that `pip install` of these requirement lines brings, by the
+    metadata of the ones installed here (requirements.txt holds every runtime line)."""
+    todo = [Requirement(line) for line in lines]
+    extras_of: dict[str, set[str]] = {}
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        extras = set(requirement.extras)
+        if name in extras_of and extras <= extras_of[name]:
+            continue
+        extras_of[name] = extras_of.get(name, set()) | extras
+        distribution = importlib.metadata.distribution(name)
+        for line in distribution.requires or []:
+            needed = Requirement(line)
+            if needed.marker is None or any(needed.marker.evaluate({"extra": extra})
+                                            for extra in extras_of[name] | {""}):
+                todo.append(needed)
+    return set(extras_of)
+
+
+def _final_stage() -> str:
+    text = DOCKERFILE.read_text()
+    return text[text.rindex("\nFROM "):]
+
+
+def test_the_walk_sees_the_reports_imports():
+    """The walk itself: it must see what the report modules are known to import, inside
+    functions too, or the two tests below prove nothing."""
+    first, third = report_imports()
+    assert {"ai_assist.costreport.render", "ai_assist.experiments.stats",
+            "observability"} <= first
+    assert {"matplotlib", "markdown_it", "scipy", "statsmodels", "requests"} <= third
+
+
+def test_the_image_holds_every_package_the_reports_import():
+    first, _ = report_imports()
+    stage = _final_stage()
+    (pythonpath,) = re.findall(r"PYTHONPATH=(\S+)", stage)
+    copied = {Path(dest).relative_to(directory).parts[0]: source
+              for source, dest in re.findall(r"^COPY (?!--from)(\S+) (\S+)$", stage, re.M)
+              for directory in pythonpath.split(":")
+              if Path(dest).is_relative_to(directory) and Path(dest) != Path(directory)}
+    for package in sorted({m.split(".")[0] for m in first}):
+        assert package in copied, (
+            f"the reports import {package}: service/Dockerfile must COPY it under a "
+            f"PYTHONPATH directory ({pythonpath})")
+        source = ROOT / copied[package]
+        assert source.name == package and (source / "__init__.py").is_file(), source
+
+
+def test_the_image_installs_every_library_the_reports_import():
+    _, third = report_imports()
+    installed = _installed_by(_requirement_lines(RUNTIME_REQUIREMENTS))
+    providers = importlib.metadata.packages_distributions()
+    for name in sorted(third):
+        distributions = {canonicalize_name(d) for d in providers.get(name, [])}
+        assert distributions, f"{name}: no installed distribution provides it"
+        assert distributions & installed, (
+            f"the reports import {name} ({', '.join(sorted(distributions))}): add its line "
+            "from requirements.txt to service/requirements-runtime.txt")
