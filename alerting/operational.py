@@ -12,15 +12,15 @@ from alerting.model import Alert, Guidance
 from observability import autoscaling as A
 from observability import uids as links
 from observability.durations import COMMITTED, Scale
-from observability.promql import sel, sum_rate
-from observability.uids import SCRAPE_JOB, SCRAPED
+from observability.promql import aggregate, sel, sum_increase, sum_rate
+from observability.selectors import RULES, SCRAPE_JOB
 
 QUEUE_SCALE_OUT = A.QUEUE.target  # the plan's scale-out trigger (3.2): 100 texts queued
 QUEUE_REFUSALS_PER_MIN = 1
 CRITICAL_ERRORS_MIN = 3  # errors of one class within CRITICAL_ERRORS_WINDOW
 CRITICAL_ERRORS_WINDOW = "10m"
 
-UP = sel("up", SCRAPED)
+UP = sel("up", m=RULES)
 
 
 def _critical_error_classes() -> tuple[list[str], list[str]]:
@@ -48,7 +48,7 @@ def service_down(scale: Scale) -> list[Alert]:
               f"{{{{ $labels.instance }}}} has failed its scrapes for {for_} "
               f"(up = {{{{ $value | humanize }}}}); the other replicas serve.",
               links.HEALTH, f"A replica's scrape fails (up == 0) for {for_}"),
-        Alert("AIAssistServiceDown", "critical", f"(sum({UP}) or on() vector(0)) == 0", for_,
+        Alert("AIAssistServiceDown", "critical", f"{aggregate('sum', UP, RULES)} == 0\nor on() (vector(0) unless on() {UP})", for_,
               "No replica of the service answers (critical)",
               f"{{{{ $value | humanize }}}} replicas of job {SCRAPE_JOB} are up, for "
               f"{for_}: no mapping request can be answered.",
@@ -67,7 +67,7 @@ def component_unhealthy(scale: Scale) -> list[Alert]:
         matcher = f'component=~"{"|".join(components)}"'
         out.append(Alert(
             "AIAssistHealthComponentUnhealthy", severity,
-            f"{sel(M.HEALTH_STATUS, matcher)} == 0", for_,
+            f"{sel(M.HEALTH_STATUS, matcher, RULES)} == 0", for_,
             f"A component of the service fails its health check ({severity})",
             f"{{{{ $labels.component }}}} on {{{{ $labels.instance }}}} has failed its "
             f"health check for {for_} (status {{{{ $value | humanize }}}}): {words}.",
@@ -78,10 +78,12 @@ def component_unhealthy(scale: Scale) -> list[Alert]:
 
 def queue_saturated(scale: Scale) -> list[Alert]:
     warn_for, crit_for, window = scale("5m"), scale("2m"), scale("5m")
-    refusals = sum_rate(M.ERRORS_TOTAL, window, 'error_type="QueueFullError"', by="instance")
+    refusals = sum_rate(M.ERRORS_TOTAL, window, 'error_type="QueueFullError"', RULES,
+                        by="instance")
     return [
         Alert("AIAssistEmbeddingQueueSaturated", "warning",
-              f"max by (instance) ({sel(M.EMBEDDING_QUEUE_DEPTH)}) > {QUEUE_SCALE_OUT}",
+              f"{aggregate('max', sel(M.EMBEDDING_QUEUE_DEPTH, m=RULES), RULES, 'instance')}"
+              f" > {QUEUE_SCALE_OUT}",
               warn_for, "Texts pile up before the embedding model (warning)",
               f"{{{{ $value | humanize }}}} texts wait for the embedding model on "
               f"{{{{ $labels.instance }}}} (for {warn_for}): time to add replicas.",
@@ -105,7 +107,7 @@ def critical_errors(scale: Scale) -> list[Alert]:
     for severity, classes, words in (("critical", own, "requests fail"),
                                      ("warning", gemini, "the fallback answers if it is on")):
         matchers = 'severity="CRITICAL", error_type=~"%s"' % "|".join(classes)
-        count = f"sum by (error_type) (increase({sel(M.ERRORS_TOTAL, matchers)}[{window}]))"
+        count = sum_increase(M.ERRORS_TOTAL, window, matchers, RULES, by="error_type")
         out.append(Alert(
             "AIAssistCriticalErrors", severity, f"{count} >= {CRITICAL_ERRORS_MIN}", "0m",
             f"Errors of severity CRITICAL: {{{{ $labels.error_type }}}} ({severity})",
@@ -119,7 +121,7 @@ def critical_errors(scale: Scale) -> list[Alert]:
 
 def circuit_open(scale: Scale) -> list[Alert]:
     for_ = scale("1m")
-    state = f"max by (instance) ({sel(M.CIRCUIT_STATE)})"
+    state = aggregate("max", sel(M.CIRCUIT_STATE, m=RULES), RULES, "instance")
     return [Alert(
         "AIAssistGeminiCircuitOpen", "warning", f"{state} >= 1", for_,
         "Gemini's circuit breaker is open: answers come from the fallback",
@@ -134,7 +136,7 @@ def scale_out_due(scale: Scale) -> list[Alert]:
     """The plan's scale_up (3.2) as a notification, for where no orchestrator acts."""
     for_ = scale(A.SCALE_OUT_DUE_FOR)
     return [Alert(
-        "AIAssistScaleOutDue", "warning", f"{A.DESIRED} > on() {A.REPLICAS}", for_,
+        "AIAssistScaleOutDue", "warning", f"{A.DESIRED} > {RULES.on} {A.REPLICAS}", for_,
         "More replicas are needed than are running (warning)",
         f"The autoscaling signals ask for {{{{ $value | humanize }}}} replicas, more than "
         f"are up, for {for_}: add replicas, or check why the autoscaler has not.",
@@ -146,8 +148,8 @@ def unenforced_or_blind(scale: Scale) -> list[Alert]:
     """Failures that do not stop answers but take a safeguard away: rate limits that are
     not enforced (the shared store is down) and GPU figures that stopped coming."""
     window, for_ = scale("5m"), scale("5m")
-    store = sum_rate(M.RATE_LIMIT_STORAGE_ERRORS_TOTAL, window, by="instance")
-    gpu = f"sum by (instance) (increase({sel(M.GPU_SAMPLE_ERRORS_TOTAL)}[{window}]))"
+    store = sum_rate(M.RATE_LIMIT_STORAGE_ERRORS_TOTAL, window, "", RULES, by="instance")
+    gpu = sum_increase(M.GPU_SAMPLE_ERRORS_TOTAL, window, "", RULES, by="instance")
     return [
         Alert("AIAssistRateLimitStoreDown", "warning", f"{store} > 0", for_,
               "Rate limits are not enforced: the shared store (Redis) fails",

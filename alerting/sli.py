@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from alerting.model import Recording
 from observability.durations import COMMITTED, Scale
+from observability.selectors import RULES
 from observability.sli import REQUEST_RATE, WINDOW, threshold_window
 from observability.thresholds import THRESHOLDS, answered_rate
 
 
 def recordings(scale: Scale = COMMITTED) -> list[Recording]:
-    rules = [Recording(REQUEST_RATE, answered_rate(scale(WINDOW)))]
-    rules += [Recording(row.record, row.query(threshold_window(row, scale), ""))
+    rules = [Recording(REQUEST_RATE, answered_rate(scale(WINDOW), RULES))]
+    rules += [Recording(row.record, row.query(threshold_window(row, scale), RULES))
               for row in THRESHOLDS]
     return rules

@@ -11,6 +11,7 @@ from alerting.model import Alert, Guidance, Recording
 from alerting.threshold_alerts import alert_name
 from observability.durations import COMMITTED, Scale
 from observability.promql import ratio
+from observability.selectors import RULES
 from observability.slo import (
     BUDGET_REMAINING,
     BUDGET_WINDOW,
@@ -34,9 +35,11 @@ def sli_recordings(scale: Scale = COMMITTED) -> list[Recording]:
     for slo in SLOS:
         for window in WINDOWS:
             w = scale(window)
-            rules.append(Recording(error_ratio(window), ratio(slo.bad(w), slo.total(w)),
+            rules.append(Recording(error_ratio(window),
+                                   ratio(slo.bad(w, RULES), slo.total(w, RULES), m=RULES),
                                    {"slo": slo.key}))
-            rules.append(Recording(request_rate(window), slo.total(w), {"slo": slo.key}))
+            rules.append(Recording(request_rate(window), slo.total(w, RULES),
+                                   {"slo": slo.key}))
     return rules
 
 

@@ -12,7 +12,8 @@ from alerting.model import SEVERITIES, Alert, Guidance
 from alerting.threshold_guidance import CAUSES_AND_ACTIONS
 from observability import uids as links
 from observability.durations import COMMITTED, Scale
-from observability.promql import sel, sum_rate
+from observability.promql import sum_rate, total
+from observability.selectors import RULES
 from observability.sli import WINDOW, threshold_window, traffic_guard
 from observability.thresholds import THRESHOLDS, Threshold
 from observability.units import value_template, words
@@ -29,9 +30,10 @@ def alert_name(row: Threshold) -> str:
 
 def demand(scale: Scale = COMMITTED) -> str:
     """Non-empty while requests wait or are refused for lack of capacity."""
-    limited = sum_rate(M.REJECTED_REQUESTS_TOTAL, scale(WINDOW), 'reason="rate_limited"')
-    return (f"sum({sel(M.IN_PROGRESS)}) > 0\n"
-            f"  or sum({sel(M.EMBEDDING_QUEUE_DEPTH)}) > 0\n"
+    limited = sum_rate(M.REJECTED_REQUESTS_TOTAL, scale(WINDOW), 'reason="rate_limited"',
+                       RULES)
+    return (f"{total(M.IN_PROGRESS, m=RULES)} > 0\n"
+            f"  or {total(M.EMBEDDING_QUEUE_DEPTH, m=RULES)} > 0\n"
             f"  or {limited} > 0")
 
 
@@ -39,7 +41,7 @@ def _condition(row: Threshold, limit: float, scale: Scale) -> str:
     op = ">" if row.higher_is_worse else "<"
     expr = f"{row.record} {op} {limit:g}"
     if row.key == "throughput":
-        return f"{expr}\nand on() (\n  {demand(scale)}\n)"
+        return f"{expr}\nand {RULES.on} (\n  {demand(scale)}\n)"
     if row.min_request_rate:
         return f"{expr}\n{traffic_guard(row.min_request_rate)}"
     return expr

@@ -18,6 +18,7 @@ from dashboards.lib.panels import (
 )
 from dashboards.lib.variables import INSTANCE as m
 from dashboards.lib.variables import INSTANCE_AND_MODEL as mm
+from dashboards.lib.variables import RECORDED_INSTANCE_AND_MODEL
 from observability import uids
 from observability.cost import COST_RATE_RECORD
 from observability.thresholds import BY_KEY
@@ -42,7 +43,7 @@ def projected_monthly_cost():
         f"USD per 1M tokens: {PRICE_TABLE}). Tokens of models without a price are not "
         "counted (see Tokens without a price). `python -m ai_assist.costreport` projects "
         "from a longer window.",
-        "currencyUSD", [prom(Q.projected_monthly_cost_usd(mm), "USD / month")],
+        "currencyUSD", [prom(Q.projected_monthly_cost_usd(RECORDED_INSTANCE_AND_MODEL), "USD / month")],
         decimals=2, width=6)
 
 

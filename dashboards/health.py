@@ -24,9 +24,12 @@ from dashboards.lib.panels import (
     value_text,
 )
 from dashboards.lib.profiles import cpu_profile_link
+from dashboards.lib.variables import DEPLOYMENT
 from dashboards.lib.variables import INSTANCE as m
 from observability import slo as S
 from observability import uids
+from observability.promql import sel
+from observability.selectors import SCRAPED
 from observability.thresholds import BY_KEY
 
 UID = uids.HEALTH
@@ -92,7 +95,7 @@ def uptime():
     return stat(
         "Uptime (scrapes)",
         "Share of Prometheus scrapes of the service that succeeded over the selected time "
-        f"range (avg_over_time of `up`, job {Q.SCRAPED}). Colours as the availability row: "
+        f"range (avg_over_time of `up`, job {SCRAPED}). Colours as the availability row: "
         f"goal > {row.goal * 100:g} %, warning < {row.warning * 100:g} %, critical < "
         f"{row.critical * 100:g} %.", "percentunit", [prom(Q.uptime(m), "uptime")],
         steps=threshold_steps(row), width=4, decimals=3)
@@ -139,9 +142,9 @@ def slo_budget():
         "(ai_assist:slo_* recording rules): availability "
         f"({availability.objective * 100:g} % of answered requests get an answer) and "
         f"latency ({latency.objective * 100:g} % of requests finish under "
-        f"{S.LATENCY_LIMIT_S:g} s). Below 0 the SLO is broken. Service-wide: the "
+        f"{S.LATENCY_LIMIT_S:g} s). Below 0 the SLO is broken. Per deployment: the "
         "instance filter does not apply.", "percentunit",
-        [prom(S.BUDGET_REMAINING, "{{slo}}")],
+        [prom(sel(S.BUDGET_REMAINING, DEPLOYMENT), "{{slo}}")],
         steps=[{"color": "red", "value": None}, {"color": "orange", "value": 0},
                {"color": "green", "value": 0.25}],
         width=8, graph=False, text_mode="value_and_name")
@@ -150,9 +153,9 @@ def slo_budget():
         f"How fast each SLO spends its error budget: the error ratio over the last {page.long} "
         f"over the budget (1 - objective). 1 spends it in exactly {S.SLO_WINDOW_DAYS} days; the "
         f"page fires above {page.factor:g} (with the {page.short} window agreeing). "
-        "Service-wide: the instance filter does not apply.", "none",
-        [prom(f"{S.error_ratio(page.long)} / on(slo) group_left() (1 - {S.OBJECTIVE})",
-              "{{slo}}")],
+        "Per deployment: the instance filter does not apply.", "none",
+        [prom(f"{sel(S.error_ratio(page.long), DEPLOYMENT)} / on(slo) group_left() "
+              f"(1 - {S.OBJECTIVE})", "{{slo}}")],
         width=16)
     return budget, burn
 

@@ -30,10 +30,10 @@ from typing import Callable
 
 from ai_assist.telemetry import metrics as M
 from observability.durations import COMMITTED, Scale
-from observability.promql import sel
+from observability.promql import Scope, aggregate, scope_of, sel
 from observability.sli import WINDOW  # the latency guardrail's window, as the alerts' SLI
 from observability.thresholds import BY_KEY
-from observability.uids import SCRAPED
+from observability.selectors import RULES, SELECTORS
 
 TOLERANCE = 0.1  # the HPA controller's default (--horizontal-pod-autoscaler-tolerance)
 MIN_REPLICAS = 1
@@ -51,7 +51,7 @@ POLLING_INTERVAL_S = 15  # KEDA asks Prometheus this often (and the HPA syncs ev
 # that it stays quiet where an orchestrator acts and speaks where none does.
 SCALE_OUT_DUE_FOR = "5m"
 
-Query = Callable[[str, str], str]  # (extra matchers, window) -> PromQL of one number
+Query = Callable[["str | Scope", str], str]  # (selection, window) -> PromQL, a number a group
 
 
 @dataclass(frozen=True)
@@ -67,19 +67,31 @@ class Signal:
     overlays: tuple[str, ...]  # the k8s overlays that scale on it
     meaning: str
 
-    def expr(self, m: str = SCRAPED, scale: Scale = COMMITTED) -> str:
+    def expr(self, m: str | Scope = RULES, scale: Scale = COMMITTED) -> str:
         return self.query(m, scale(WINDOW))
 
-
-def _queue(m: str, w: str) -> str:
-    return f"sum({sel(M.EMBEDDING_QUEUE_DEPTH, m=m)}) or on() vector(0)"
-
-
-def _gpu(m: str, w: str) -> str:
-    return (f"sum(max by (instance) ({sel(M.GPU_UTILIZATION, m=m)})) or on() vector(0)")
+    def trigger_query(self, namespace: str) -> str:
+        """What KEDA asks: the recorded signal of one deployment (kustomize's
+        replacements write its namespace into the one quoted value after `namespace=`)."""
+        return (f'sum({SIGNAL}{{signal="{self.key}", {SELECTORS.in_namespace(namespace)}}})'
+                f" or on() vector(0)")
 
 
-def _latency(m: str, w: str) -> str:
+def _or_zero(expr: str, m: str | Scope) -> str:
+    """A lone query reads 0 with no series; grouped ones leave an absent group absent."""
+    return expr if scope_of(m).by else f"{expr} or on() vector(0)"
+
+
+def _queue(m: str | Scope, w: str) -> str:
+    return _or_zero(aggregate("sum", sel(M.EMBEDDING_QUEUE_DEPTH, m=m), m), m)
+
+
+def _gpu(m: str | Scope, w: str) -> str:
+    busiest = aggregate("max", sel(M.GPU_UTILIZATION, m=m), m, "instance")
+    return _or_zero(aggregate("sum", busiest, m), m)
+
+
+def _latency(m: str | Scope, w: str) -> str:
     return BY_KEY["latency_p95"].expr(w, m)
 
 
@@ -128,25 +140,28 @@ def hpa_count(metric: float, target: float, current: int, average: bool) -> int:
 
 # --- the recording rules' names and PromQL -------------------------------------------
 REPLICAS = "ai_assist:autoscaler_replicas:count"
+SIGNAL = "ai_assist:autoscaler_signal:value"  # each signal's metric, per deployment
 SIGNAL_DESIRED = "ai_assist:autoscaler_desired_replicas:signal"
 UNSTABILISED = "ai_assist:autoscaler_desired_replicas:unstabilised"
 DESIRED = "ai_assist:autoscaler_desired_replicas"
 
 
-def replicas_expr(m: str = SCRAPED) -> str:
-    """Replicas that answer their scrape: what the HPA calls the current count."""
-    return f"count({sel('up', m=m)} == 1) or on() vector(0)"
+def replicas_expr(m: Scope = RULES) -> str:
+    """Replicas that answer their scrape: what the HPA calls the current count (0 in a
+    group whose every target is down)."""
+    up = sel("up", m=m)
+    return f"{aggregate('count', f'{up} == 1', m)} or {m.on} {aggregate('sum', up, m)} * 0"
 
 
 def _g(value: float) -> str:
     return f"{value:g}"
 
 
-def signal_desired_expr(signal: Signal, current: str = REPLICAS,
-                        scale: Scale = COMMITTED) -> str:
-    """The HPA's count for one signal, with the tolerance; `current` names the current
-    count (a recorded series or an expression of one label-less sample)."""
-    metric = f"({signal.expr(scale=scale)})"
+def signal_desired_expr(signal: Signal, current: str = REPLICAS) -> str:
+    """The HPA's count for one signal, with the tolerance, per deployment, from the
+    recorded signal and `current`, the current count (recorded, one sample a group)."""
+    recorded = sel(SIGNAL, f'signal="{signal.key}"')
+    metric = f"({aggregate('sum', recorded, RULES)})"
     base = f"clamp_min({current}, 1)"
     if signal.metric_type == "AverageValue":
         ratio = f"{metric} / ({_g(signal.target)} * {base})"
@@ -154,20 +169,23 @@ def signal_desired_expr(signal: Signal, current: str = REPLICAS,
     else:
         ratio = f"{metric} / {_g(signal.target)}"
         wanted = f"ceil({base} * {ratio})"
-    return (f"({current} and on() (abs({ratio} - 1) <= {_g(TOLERANCE)}))"
-            f" or on() {wanted}")
+    on = RULES.on
+    return f"({current} and {on} (abs({ratio} - 1) <= {_g(TOLERANCE)})) or {on} {wanted}"
 
 
 def unstabilised_expr() -> str:
-    return f"clamp(max({SIGNAL_DESIRED}), {MIN_REPLICAS}, {MAX_REPLICAS})"
+    """The largest vote within the bounds; the minimum where no signal has a vote."""
+    votes = f"{aggregate('max', SIGNAL_DESIRED, RULES)} or {RULES.on} {REPLICAS} * 0"
+    return f"clamp({votes}, {MIN_REPLICAS}, {MAX_REPLICAS})"
 
 
 def desired_expr(scale: Scale = COMMITTED) -> str:
     """Up at once; down only to the largest count of the stabilisation window; else hold."""
     held = f"max_over_time({UNSTABILISED}[{scale(SCALE_DOWN_WINDOW)}])"
-    return (f"({UNSTABILISED} and on() ({UNSTABILISED} > on() {REPLICAS}))"
-            f" or on() ({held} and on() ({held} < on() {REPLICAS}))"
-            f" or on() {REPLICAS}")
+    on = RULES.on
+    return (f"({UNSTABILISED} and {on} ({UNSTABILISED} > {on} {REPLICAS}))"
+            f" or {on} ({held} and {on} ({held} < {on} {REPLICAS}))"
+            f" or {on} {REPLICAS}")
 
 
 def describe() -> str:

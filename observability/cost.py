@@ -15,7 +15,8 @@ from __future__ import annotations
 from ai_assist.pricing import CACHED_INPUT_TYPES, OUTPUT_BILLED_TYPES, PRICES
 from ai_assist.telemetry import metrics as M
 
-from observability.promql import sum_rate
+from observability.promql import Scope, aggregate, sum_rate
+from observability.selectors import RULES
 
 INPUT_BILLED_TYPES = tuple(t for t in M.TOKEN_TYPES
                            if t not in OUTPUT_BILLED_TYPES + CACHED_INPUT_TYPES)
@@ -32,7 +33,7 @@ def price_classes(price) -> tuple[tuple[tuple[str, ...], float], ...]:
             (OUTPUT_BILLED_TYPES, price.output_per_million_usd))
 
 
-def cost_usd_per_second(m: str, w: str, by: str = "model",
+def cost_usd_per_second(m: str | Scope, w: str, by: str = "model",
                         metric: str = M.GEMINI_TOKENS_TOTAL) -> str:
     """Spend rate from the token counters and the price table, summed by `by` (which
     must hold `model`). `metric`: any counter labelled by token type and model (e.g. the
@@ -47,8 +48,8 @@ def cost_usd_per_second(m: str, w: str, by: str = "model",
             matchers = f'type=~"{"|".join(types)}", model="{model}"'
             terms.append(f"{sum_rate(metric, w, matchers, m, by=f'{by}, type')}"
                          f" * {per_million:g} / 1e6")
-    return f"sum by ({by}) ({' or '.join(terms)})"
+    return aggregate("sum", " or ".join(terms), m, by)
 
 
 def recorded_cost_rate_expr(window: str = LONG_WINDOW) -> str:
-    return cost_usd_per_second("", window, by="instance, model")
+    return cost_usd_per_second(RULES, window, by="instance, model")

@@ -1,35 +1,83 @@
 """PromQL builders shared by the SLI definitions, the dashboards and the rules.
 
-`m` is an extra matcher string inserted into every selector (dashboards pass
-`instance=~"$instance"`, rules pass nothing); `w` is the range (`$__rate_interval`, `5m`).
+`m` says which series a query reads: a matcher string inserted into every raw selector
+(dashboards pass their template variables, e.g. `instance=~"$instance"`), or a Scope,
+which also names the labels every aggregation keeps apart (the rules pass
+observability.selectors.RULES: the job's series, by namespace). `w` is the range
+(`$__rate_interval`, `5m`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 
-def sel(metric: str, matchers: str = "", m: str = "") -> str:
-    parts = [p for p in (matchers, m) if p]
+@dataclass(frozen=True)
+class Scope:
+    matchers: str = ""
+    by: tuple[str, ...] = ()
+
+    def grouping(self, by: str = "") -> str:
+        extra = [label.strip() for label in by.split(",") if label.strip()]
+        return ", ".join(dict.fromkeys((*self.by, *extra)))
+
+    @property
+    def on(self) -> str:
+        """The vector matching of a one-to-one operation between two of its aggregates."""
+        return f"on({', '.join(self.by)})"
+
+
+
+def scope_of(m: str | Scope) -> Scope:
+    return m if isinstance(m, Scope) else Scope(m)
+
+
+def sel(metric: str, matchers: str = "", m: str | Scope = "") -> str:
+    parts = [p for p in (matchers, scope_of(m).matchers) if p]
     return f"{metric}{{{', '.join(parts)}}}" if parts else metric
 
 
-def rate(metric: str, w: str, matchers: str = "", m: str = "") -> str:
+def rate(metric: str, w: str, matchers: str = "", m: str | Scope = "") -> str:
     return f"rate({sel(metric, matchers, m)}[{w}])"
 
 
-def sum_rate(metric: str, w: str, matchers: str = "", m: str = "", by: str = "") -> str:
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping}({rate(metric, w, matchers, m)})"
+def aggregate(op: str, inner: str, m: str | Scope = "", by: str = "") -> str:
+    grouping = scope_of(m).grouping(by)
+    return f"{op}{f' by ({grouping})' if grouping else ''}({inner})"
 
 
-def ratio(numerator: str, denominator: str, idle: float = 0) -> str:
-    """numerator / denominator, `idle` when the denominator is 0 (never NaN)."""
+def sum_rate(metric: str, w: str, matchers: str = "", m: str | Scope = "",
+             by: str = "") -> str:
+    return aggregate("sum", rate(metric, w, matchers, m), m, by)
+
+
+def sum_increase(metric: str, w: str, matchers: str = "", m: str | Scope = "",
+                 by: str = "") -> str:
+    return aggregate("sum", f"increase({sel(metric, matchers, m)}[{w}])", m, by)
+
+
+def total(metric: str, matchers: str = "", m: str | Scope = "", op: str = "sum") -> str:
+    """A gauge aggregated over the replicas (per group of a Scope)."""
+    return aggregate(op, sel(metric, matchers, m), m)
+
+
+def ratio(numerator: str, denominator: str, idle: float = 0, m: str | Scope = "") -> str:
+    """numerator / denominator, `idle` when the denominator is 0 (never NaN). Under a
+    Scope, per group: a group whose denominator is 0 reads `idle`."""
+    scope = scope_of(m)
+    if scope.by:
+        return (f"(({numerator}) / (({denominator}) > 0)"
+                f" or {scope.on} ({denominator}) * 0 + {idle:g})")
     return f"(({numerator}) / (({denominator}) > 0) or on() vector({idle:g}))"
 
 
-def quantile(q: float, histogram: str, w: str, matchers: str = "", m: str = "") -> str:
+def quantile(q: float, histogram: str, w: str, matchers: str = "",
+             m: str | Scope = "") -> str:
     """A histogram quantile that reads 0, not NaN, when nothing was observed."""
+    scope = scope_of(m)
+    if scope.by:
+        return quantile_by(q, histogram, "", w, matchers, m)
     buckets = sum_rate(f"{histogram}_bucket", w, matchers, m, by="le")
     count = sum_rate(f"{histogram}_count", w, matchers, m)
     return (f"(histogram_quantile({q:g}, {buckets}) and on() ({count}) > 0)"
@@ -63,19 +111,23 @@ def per_minute(expr: str) -> str:
 
 
 def quantile_by(q: float, histogram: str, by: str, w: str, matchers: str = "",
-                m: str = "") -> str:
-    """Per-`by` quantile; a group with no observations reads 0, not NaN."""
+                m: str | Scope = "") -> str:
+    """Per-`by` quantile (per group of a Scope too); a group with no observations reads
+    0, not NaN."""
+    groups = scope_of(m).grouping(by)
     buckets = sum_rate(f"{histogram}_bucket", w, matchers, m, by=f"le, {by}")
     count = sum_rate(f"{histogram}_count", w, matchers, m, by=by)
-    return (f"(histogram_quantile({q:g}, {buckets}) and on({by}) {count} > 0)"
-            f" or on({by}) {count} * 0")
+    return (f"(histogram_quantile({q:g}, {buckets}) and on({groups}) {count} > 0)"
+            f" or on({groups}) {count} * 0")
 
 
-def share_by(metric: str, by: str, w: str, matchers: str = "", m: str = "") -> str:
+def share_by(metric: str, by: str, w: str, matchers: str = "", m: str | Scope = "") -> str:
     """Each `by` group's share of the total rate; every group 0 when the total is 0."""
+    scope = scope_of(m)
     part = sum_rate(metric, w, matchers, m, by=by)
     whole = sum_rate(metric, w, matchers, m)
-    return f"({part} / on() group_left() ({whole} > 0)) or on({by}) {part} * 0"
+    return (f"({part} / {scope.on} group_left() ({whole} > 0))"
+            f" or on({scope.grouping(by)}) {part} * 0")
 
 
 def regex_alternatives(values) -> str:

@@ -15,7 +15,7 @@ from typing import Callable
 
 from ai_assist.telemetry import metrics as M
 from observability import uids
-from observability.promql import sum_rate
+from observability.promql import Scope, sum_rate
 from observability.thresholds import BY_KEY, MIN_REQUEST_RATE, answered_rate
 
 LATENCY_LIMIT_S = BY_KEY["latency_p95"].goal  # the plan's p95 goal, in seconds
@@ -56,8 +56,8 @@ class SLO:
     objective: float
     promise: str  # what the objective promises, in words
     bad_words: str  # what a bad request did
-    bad: Callable[[str], str]  # bad events per second over a window
-    total: Callable[[str], str]  # events per second over a window
+    bad: Callable[[str, Scope], str]  # bad events per second over a window
+    total: Callable[[str, Scope], str]  # events per second over a window
     dashboard: str
     related: tuple[str, str]  # the Threshold keys whose alerts find the cause
     min_request_rate: float = MIN_REQUEST_RATE  # answered requests/s over the long window
@@ -71,21 +71,21 @@ class SLO:
         return f"AIAssist{self.key.capitalize()}BudgetBurn"
 
 
-def _slow(w: str) -> str:
-    every = sum_rate(f"{M.REQUEST_DURATION}_count", w)
-    fast = sum_rate(f"{M.REQUEST_DURATION}_bucket", w, UNDER_LIMIT)
+def _slow(w: str, m: Scope) -> str:
+    every = sum_rate(f"{M.REQUEST_DURATION}_count", w, "", m)
+    fast = sum_rate(f"{M.REQUEST_DURATION}_bucket", w, UNDER_LIMIT, m)
     return f"{every} - {fast}"
 
 
 SLOS = (
     SLO("availability", "Availability", BY_KEY["availability"].goal,
         "of answered requests get an answer (no 5xx)", "failed (5xx)",
-        lambda w: sum_rate(M.REQUESTS_TOTAL, w, 'status="error"'), answered_rate,
+        lambda w, m: sum_rate(M.REQUESTS_TOTAL, w, 'status="error"', m), answered_rate,
         uids.HEALTH, ("error_rate", "availability")),
     SLO("latency", "Latency", 0.95,
         f"of answered requests finish in under {LATENCY_LIMIT_S:g} s (p95 under "
         f"{LATENCY_LIMIT_S:g} s)", f"took {LATENCY_LIMIT_S:g} s or longer", _slow,
-        lambda w: sum_rate(f"{M.REQUEST_DURATION}_count", w), uids.REALTIME,
+        lambda w, m: sum_rate(f"{M.REQUEST_DURATION}_count", w, "", m), uids.REALTIME,
         ("latency_p95", "llm_p95")),
 )
 

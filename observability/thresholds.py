@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ai_assist.telemetry import metrics as M
-from observability.promql import quantile, ratio, sel, sum_rate
+from observability.promql import Scope, quantile, ratio, sum_increase, sum_rate
 
-Query = Callable[[str, str], str]  # (window, extra matchers) -> PromQL
+Query = Callable[[str, "str | Scope"], str]  # (window, selection) -> PromQL
 # The traffic guard of ratio alerts: answered requests/s over the window, so that one
 # failed request at night does not page.
 MIN_REQUEST_RATE = 0.01
@@ -35,7 +35,7 @@ class Threshold:
     fixed_window: str = ""  # daily figures ignore the dashboard's window
     for_: str = "5m"
 
-    def expr(self, w: str = "5m", m: str = "") -> str:
+    def expr(self, w: str = "5m", m: str | Scope = "") -> str:
         return self.query(self.fixed_window or w, m)
 
     @property
@@ -44,14 +44,14 @@ class Threshold:
         return f"ai_assist:{self.key}:{self.fixed_window or '5m'}"
 
 
-def answered_rate(w: str, m: str = "") -> str:
+def answered_rate(w: str, m: str | Scope = "") -> str:
     """Requests that reached the pipeline (success, fallback, error) per second."""
     return sum_rate(M.REQUESTS_TOTAL, w, 'status=~"success|fallback|error"', m)
 
 
 def _status_ratio(status: str) -> Query:
     return lambda w, m: ratio(sum_rate(M.REQUESTS_TOTAL, w, f'status="{status}"', m),
-                              answered_rate(w, m))
+                              answered_rate(w, m), m=m)
 
 
 def _stage_p95(stage: str) -> Query:
@@ -60,17 +60,18 @@ def _stage_p95(stage: str) -> Query:
 
 def _per_call(types: str) -> Query:
     return lambda w, m: ratio(sum_rate(M.GEMINI_TOKENS_TOTAL, w, f'type=~"{types}"', m),
-                              sum_rate(M.GEMINI_CALLS_TOTAL, w, 'outcome="ok"', m))
+                              sum_rate(M.GEMINI_CALLS_TOTAL, w, 'outcome="ok"', m), m=m)
 
 
 def _gemini_call_ratio(numerator_metric: str, matchers: str = "") -> Query:
     return lambda w, m: ratio(sum_rate(numerator_metric, w, matchers, m),
-                              sum_rate(M.GEMINI_CALLS_TOTAL, w, "", m))
+                              sum_rate(M.GEMINI_CALLS_TOTAL, w, "", m), m=m)
 
 
 def _success_ratio(metric: str, bad: str) -> Query:
     """1 - bad share; idle reads as 1 (no failures)."""
-    return lambda w, m: "1 - " + ratio(sum_rate(metric, w, bad, m), sum_rate(metric, w, "", m))
+    return lambda w, m: "1 - " + ratio(sum_rate(metric, w, bad, m), sum_rate(metric, w, "", m),
+                                       m=m)
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
@@ -110,7 +111,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
               "Mean of the requests' average match confidence (0..1). Goal above 0.80. "
               "Reads 0 when no request was answered in the window.",
               lambda w, m: ratio(sum_rate(f"{M.CONFIDENCE}_sum", w, "", m),
-                                 sum_rate(f"{M.CONFIDENCE}_count", w, "", m)),
+                                 sum_rate(f"{M.CONFIDENCE}_count", w, "", m), m=m),
               min_request_rate=MIN_REQUEST_RATE, for_="10m"),
     Threshold("json_parse_success", "quality", "JSON parse success rate", "percentunit",
               0.95, 0.90, 0.85, False,
@@ -126,7 +127,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
     # --- cost ----------------------------------------------------------------------
     Threshold("daily_tokens", "cost", "Daily token usage", "short", 1e6, 5e6, 10e6, True,
               "Gemini tokens (input + output + thinking) over the last 24 h. Goal under 1M.",
-              lambda w, m: f"sum(increase({sel(M.GEMINI_TOKENS_TOTAL, m=m)}[{w}]))",
+              lambda w, m: sum_increase(M.GEMINI_TOKENS_TOTAL, w, m=m),
               fixed_window="1d", for_="0m"),
     Threshold("avg_input_tokens", "cost", "Average input tokens", "short",
               2000, 3000, 4000, True,
@@ -142,7 +143,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
               10_000, 50_000, 100_000, True,
               "Gemini generateContent calls over the last 24 h, retries included (what "
               "the quota counts). Goal under 10k.",
-              lambda w, m: f"sum(increase({sel(M.GEMINI_CALLS_TOTAL, m=m)}[{w}]))",
+              lambda w, m: sum_increase(M.GEMINI_CALLS_TOTAL, w, m=m),
               fixed_window="1d", for_="0m"),
     # --- stability -----------------------------------------------------------------
     Threshold("error_rate", "stability", "Error rate", "percentunit", 0.01, 0.05, 0.10, True,

@@ -16,8 +16,3 @@ LOKI_UID = "ai-assist-loki"
 ALERTMANAGER_UID = "ai-assist-alertmanager"
 TEMPO_UID = "ai-assist-tempo"
 PYROSCOPE_UID = "ai-assist-pyroscope"
-
-# The Prometheus job that scrapes the service (prometheus/prometheus.yml), and the
-# matcher that selects its series.
-SCRAPE_JOB = "ai-assist"
-SCRAPED = f'job="{SCRAPE_JOB}"'

@@ -15,8 +15,10 @@ from ai_assist.telemetry import metrics as M
 from dashboards import build
 from dashboards.lib import logql
 from dashboards.lib.panels import threshold_steps
-from dashboards.lib.variables import INSTANCE, INSTANCE_AND_MODEL
+from dashboards.lib.variables import DEPLOYMENT, INSTANCE, INSTANCE_AND_MODEL
 from observability.promql import FIXED_WINDOWS, zero_when_absent
+from observability.selectors import SELECTORS
+from observability.slo import OBJECTIVE
 from observability.thresholds import THRESHOLDS
 from observability.uids import LOKI_UID, PROMETHEUS_UID
 from tests.harness.panels import (
@@ -112,11 +114,25 @@ def test_the_four_dashboards_and_their_variables():
         assert variables["datasource"]["current"]["value"] == PROMETHEUS_UID
         assert variables["loki"]["query"] == "loki"
         assert variables["loki"]["current"]["value"] == LOKI_UID
-        instance = variables["instance"]
-        assert instance["query"]["query"] == f"label_values({M.REQUESTS_TOTAL}, instance)"
-        assert (instance["multi"], instance["includeAll"], instance["allValue"]) == \
-            (True, True, ".*")
-        assert instance["datasource"]["uid"] == "${datasource}"
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        # each selection narrows the next one's choices
+        assert names[2:5] == ["cluster", "namespace", "instance"], names
+        job = SELECTORS.job_matcher
+        assert variables["cluster"]["query"]["query"] == \
+            f"label_values({M.REQUESTS_TOTAL}{{{job}}}, {SELECTORS.cluster_label})"
+        assert variables["namespace"]["query"]["query"] == (
+            f'label_values({M.REQUESTS_TOTAL}{{{job}, {SELECTORS.cluster_label}=~"$cluster"}}'
+            f", {SELECTORS.namespace_label})")
+        assert variables["instance"]["query"]["query"] == \
+            f"label_values({M.REQUESTS_TOTAL}{{{job}, {DEPLOYMENT}}}, instance)"
+        # hidden (2) in a single-cluster datasource, where it has no value to pick
+        assert variables["cluster"]["hide"] == (0 if SELECTORS.multi_cluster else 2)
+        for name in ("cluster", "namespace", "instance"):
+            variable = variables[name]
+            # All is `.*`, which also matches a series without the label (compose)
+            assert (variable["multi"], variable["includeAll"], variable["allValue"]) == \
+                (True, True, ".*"), name
+            assert variable["datasource"]["uid"] == "${datasource}"
         assert ("model" in variables) == (uid == "ai-assist-cost"), uid
 
 
@@ -180,14 +196,27 @@ def test_counters_only_inside_rate_or_increase():
     assert not problems, "\n".join(problems)
 
 
-# SLO and autoscaling records aggregate every replica by design
-SERVICE_WIDE = ("ai_assist:slo_", "ai_assist:autoscaler_")
+# Recorded per deployment by design: the SLOs and the autoscaler's count
+PER_DEPLOYMENT = ("ai_assist:slo_", "ai_assist:autoscaler_")
+CONSTANT = (OBJECTIVE,)  # the SLOs' objectives, the same in every deployment
 
 
-def test_every_selector_carries_the_instance_matcher():
-    problems = [f"{_where(q)}: {selector}"
-                for q in PROM_QUERIES for selector in selectors_without(q.expr, INSTANCE)
-                if not selector.startswith(SERVICE_WIDE)]
+def test_every_selector_carries_the_deployment_and_instance_matchers():
+    """Raw series: the job, the picked cluster and namespace, the picked instances.
+    Recorded series (no job): the picked deployment, and the instances where the rule
+    keeps them apart."""
+    problems = []
+    for q in PROM_QUERIES:
+        for selector in selectors_without(q.expr, DEPLOYMENT):
+            if not selector.startswith(CONSTANT):
+                problems.append(f"{_where(q)}: {selector} (no deployment)")
+        for selector in selectors_without(q.expr, INSTANCE):
+            if selector.startswith(("ai_assist:", *CONSTANT)):
+                if selector.startswith(PER_DEPLOYMENT + CONSTANT):
+                    continue
+                if 'instance=~"$instance"' in selector:
+                    continue
+            problems.append(f"{_where(q)}: {selector} (no job or instance)")
     assert not problems, "\n".join(problems)
 
 

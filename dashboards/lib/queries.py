@@ -1,6 +1,6 @@
 """Named queries: one function per figure a panel shows, each returning PromQL.
 
-`m` is the extra matcher string (variables.INSTANCE, or INSTANCE_AND_MODEL on the cost
+`m` is the matcher string (variables.INSTANCE, or INSTANCE_AND_MODEL on the cost
 dashboard); `w` the rate window. The SLIs of the plan's 18 rows come from
 observability/thresholds.py, not from here.
 """
@@ -24,7 +24,7 @@ from observability.promql import (
     zero_when_absent,
 )
 from observability.thresholds import BY_KEY, answered_rate
-from observability.uids import SCRAPED
+from dashboards.lib.variables import DEPLOYMENT
 
 
 
@@ -83,11 +83,11 @@ def batch_size_quantile(q: float, m: str, w: str = RATE) -> str:
 
 # --- autoscaling (service-wide: the recording rules of observability/autoscaling.py) --
 def desired_replicas() -> str:
-    return AUTOSCALING.DESIRED
+    return sel(AUTOSCALING.DESIRED, DEPLOYMENT)
 
 
 def replicas_counted() -> str:
-    return AUTOSCALING.REPLICAS
+    return sel(AUTOSCALING.REPLICAS, DEPLOYMENT)
 
 
 # --- quality -----------------------------------------------------------------------
@@ -229,11 +229,11 @@ def build_info(m: str) -> str:
 def uptime(m: str, window: str = "$__range") -> str:
     """Share of scrapes that reached the service (Prometheus's own `up`)."""
     return zero_when_absent(
-        f"avg(avg_over_time({sel('up', SCRAPED, m)}[{window}]))")
+        f"avg(avg_over_time({sel('up', m=m)}[{window}]))")
 
 
 def replicas_up(m: str) -> str:
-    return zero_when_absent(f"sum({sel('up', SCRAPED, m)})")
+    return zero_when_absent(f"sum({sel('up', m=m)})")
 
 
 def errors_per_minute_by_type_and_severity(m: str, w: str = RATE) -> str:

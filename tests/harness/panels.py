@@ -19,7 +19,8 @@ DASHBOARD_DIR = ROOT / "dashboards" / "json"
 
 # What the dashboards' own variables hold when "All" is selected (allValue), and the
 # datasource variables' defaults.
-DEFAULT_VALUES = {"instance": ".*", "model": ".*", "datasource": PROMETHEUS_UID,
+DEFAULT_VALUES = {"cluster": ".*", "namespace": ".*", "instance": ".*", "model": ".*",
+                  "datasource": PROMETHEUS_UID,
                   "loki": LOKI_UID}
 
 

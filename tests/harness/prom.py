@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from observability.uids import SCRAPE_JOB
+from observability.selectors import SCRAPE_JOB
 from tests.harness.processes import ROOT, Process, free_port, raise_if_exited, wait_until
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
