@@ -149,9 +149,9 @@ STACK_USAGE = {"prompt_tokens": 1500, "output_tokens": 300, "thinking_tokens": 1
 # report): 6 candidates against the default 12. The emulator plants the difference:
 # confidences 0.02 lower per candidate under 12 (0.12 lower in "six", less where the
 # emulator's 0.97 cap held the control's; TCFD-only requests of the mix get 11 candidates,
-# so 0.02 lower). The unforced
-# traffic all comes from one client (127.0.0.1), which this name puts in "control";
-# forced traffic then brings "six" to its share (tests/harness/traffic.py,
+# so 0.02 lower). The mix's traffic names no company and all comes from one client
+# (127.0.0.1), which this name puts in "control"; traffic naming companies that the
+# assignment puts in "six" then brings it to its share (tests/harness/traffic.py,
 # drive_experiment). A small share keeps the added requests few, so the other proofs'
 # traffic mix keeps its contrasts (tests/mutations.py).
 STACK_EXPERIMENT = {"name": "stack-candidates",
@@ -237,8 +237,7 @@ def stack_with_traffic(tmp_path_factory):
         send_bad_requests(full.url, tally)
         drive_errors(degraded.url, tally)
         burst(degraded.url, tally, requests_sent=6)  # past its rate limit of 3
-        drive_experiment(full.url, tally,
-                         {v["name"]: v["weight"] for v in STACK_EXPERIMENT["variants"]})
+        drive_experiment(full.url, tally, STACK_EXPERIMENT)
         # A probe reads each replica's health now, so the gauges hold still from here on.
         health = [requests.get(f"{s.url}/health", timeout=30).json() for s in services]
         tally.finished_at = time.time()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from ai_assist.config import Settings, SettingsError
 from ai_assist.experiments import (
     MAX_VARIANTS,
     ExperimentError,
+    ForcingForbidden,
     UnknownVariant,
     assign,
     choose,
@@ -135,13 +137,24 @@ def test_company_id_decides_before_the_client_and_the_header_forces():
     by_client = choose(exp, None, "10.0.0.7", None)
     assert by_client.unit == "client" and by_client.label == assign(
         exp, "client:10.0.0.7").name
-    forced = choose(exp, "acme", "x", " six ")
+    forced = choose(exp, "acme", "x", " six ", may_force=True)
     assert forced.forced and forced.label == "six"
     with pytest.raises(UnknownVariant, match="has no variant 'seven' .variants: control, six"):
-        choose(exp, None, "x", "seven")
+        choose(exp, None, "x", "seven", may_force=True)
     with pytest.raises(UnknownVariant, match="no experiment runs"):
-        choose(None, None, "x", "six")
+        choose(None, None, "x", "six", may_force=True)
     assert choose(None, "acme", "x", None) is None
+
+
+def test_only_a_qa_credential_may_force_and_the_refusal_lists_no_variant():
+    exp = experiment()
+    for name in ("six", "seven", ""):  # known or not: refused before it is looked at
+        with pytest.raises(ForcingForbidden) as refused:
+            choose(exp, "acme", "x", name)
+        assert "AI_ASSIST_EXPERIMENT_QA_KEYS" in str(refused.value)
+        assert "control" not in str(refused.value) and "six" not in str(refused.value)
+    with pytest.raises(ForcingForbidden):  # no experiment: still no hint for outsiders
+        choose(None, None, "x", "six")
 
 
 # --- statistics on synthetic aggregates ----------------------------------------------
@@ -264,3 +277,22 @@ def test_the_emulator_plants_a_known_confidence_drop_for_fewer_candidates():
     assert [m["disclosure_id"] for m in plain] == [m["disclosure_id"] for m in planted]
     for a, b in zip(plain, planted):
         assert a["confidence"] - b["confidence"] == pytest.approx(0.06, abs=0.011)
+
+
+def test_forced_requests_change_no_figure_and_cache_hits_count_only_in_the_split():
+    """What the report leaves out: forced requests and cache hits appear only as counts;
+    no figure, test or the split check moves."""
+    rng = np.random.default_rng(5)
+    honest = [draw(rng, "control", 1500), draw(rng, "treat", 1500)]
+    base = analyse("aa", honest)
+    gamed = analyse("aa", [replace(honest[0], forced=300),
+                           replace(honest[1], forced=300, cached=0)])
+    assert gamed.forced == 600 and base.forced == 0
+    assert gamed.srm_p_value == base.srm_p_value and gamed.verdict == base.verdict
+    assert [c.p_value for c in gamed.comparisons] == [c.p_value for c in base.comparisons]
+    assert [r["requests"] for r in gamed.variants] == [1500, 1500]
+    assert [r["forced"] for r in gamed.variants] == [300, 300]
+    hits = analyse("aa", [replace(honest[0], cached=400), honest[1]])
+    assert hits.cache_hits == 400 and hits.variants[0]["cache_hits"] == 400
+    assert hits.variants[0]["requests"] == 1500 and hits.srm_p_value == base.srm_p_value
+    assert [c.p_value for c in hits.comparisons] == [c.p_value for c in base.comparisons]

@@ -1,8 +1,9 @@
 """The response cache (ai_assist/mapping/cache.py): a hit is the earlier LLM answer,
 served without embedding, search or Gemini (the emulator's own call count does not
 move), marked in the body and a header, and still a request in the user-facing figures;
-no hit across frameworks, top_k, variants, catalogue or model versions; fallbacks never
-cached; TTL and size bound; one Redis shared by two replicas; Redis down fails open."""
+no hit across frameworks, top_k, variants, tenants (API keys, companies), catalogue or
+model versions unless the cache is explicitly shared; fallbacks never cached; TTL and
+size bound; one Redis shared by two replicas; Redis down fails open."""
 
 from __future__ import annotations
 
@@ -48,8 +49,15 @@ ANSWER = CachedAnswer([Match("GRI", "GRI 305-1", "Direct (Scope 1) GHG emissions
                       {"input": 1100, "cached_input": 400, "output": 300, "thinking": 120})
 
 
-def post(service, text: str, **body) -> requests.Response:
-    return requests.post(f"{service.url}/v1/esg/map", json={"text": text, **body}, timeout=60)
+ADMIN_KEY = "cache-admin-key-0123456789"
+KEYS = {"alice": "alice-key-0123456789abcdef", "bob": "bob-key-0123456789abcdefgh"}
+API_KEYS = ",".join(f"{name}:{key}" for name, key in KEYS.items())
+
+
+def post(service, text: str, key: str | None = None, **body) -> requests.Response:
+    headers = {"X-API-Key": KEYS[key]} if key else {}
+    return requests.post(f"{service.url}/v1/esg/map", json={"text": text, **body},
+                         headers=headers, timeout=60)
 
 
 def calls(emulator) -> int:
@@ -64,7 +72,8 @@ def cached_service(live_service, emulator, tmp_path_factory):
     experiment.write_text(json.dumps({"name": "cache-aa", "variants": [
         {"name": "a", "weight": 50}, {"name": "b", "weight": 50}]}))
     with running_service(work, emulator.url, chroma_path=chroma, cache_enabled=True,
-                         cache_max_entries=3, experiment_file=str(experiment)) as service:
+                         cache_max_entries=3, experiment_file=str(experiment),
+                         admin_api_key=ADMIN_KEY) as service:
         yield service
 
 
@@ -134,7 +143,8 @@ def test_no_hit_across_experiment_variants(cached_service, emulator):
 
     def forced(variant: str) -> requests.Response:
         return requests.post(f"{s.url}/v1/esg/map", json={"text": text, "top_k": 4},
-                             headers={"X-Experiment-Variant": variant}, timeout=60)
+                             headers={"X-Experiment-Variant": variant,
+                                      "Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60)
 
     assert forced("a").headers["X-Cache"] == "miss"
     assert forced("a").headers["X-Cache"] == "hit"
@@ -142,6 +152,19 @@ def test_no_hit_across_experiment_variants(cached_service, emulator):
     other = forced("b")  # the same request in the other variant: its own answer
     assert other.headers["X-Cache"] == "miss" and calls(emulator) == before + 1
     assert forced("b").headers["X-Cache"] == "hit"
+
+
+def test_without_keys_each_company_has_its_own_entries(cached_service, emulator):
+    """No API keys: the tenant is the company the request names (else the address)."""
+    s = cached_service
+    text = f"{SAMPLES[11][1]} (companies)"
+    assert post(s, text, top_k=2, company_id="co-a").headers["X-Cache"] == "miss"
+    before = calls(emulator)
+    other = post(s, text, top_k=2, company_id="co-b")
+    assert other.headers["X-Cache"] == "miss" and other.json()["cached"] is False
+    assert calls(emulator) == before + 1
+    assert post(s, text, top_k=2).headers["X-Cache"] == "miss"  # no company: the address
+    assert post(s, text, top_k=2, company_id="co-a").headers["X-Cache"] == "hit"
 
 
 def test_fallbacks_are_never_cached(cached_service, emulator):
@@ -181,6 +204,22 @@ def make_cache(scope=None, timer=None, **overrides) -> tuple[ResponseCache, Metr
     if timer is not None:
         options["timer"] = timer
     return ResponseCache(metrics, **options), metrics
+
+
+def test_keys_differ_by_tenant_unless_shared():
+    cache, _ = make_cache()
+    shared = cache.key(SCOPE1, ("GRI",), 5)
+    keys = {shared, cache.key(SCOPE1, ("GRI",), 5, tenant="key:alice"),
+            cache.key(SCOPE1, ("GRI",), 5, tenant="key:bob"),
+            cache.key(SCOPE1, ("GRI",), 5, tenant="company:acme")}
+    assert len(keys) == 4
+    assert cache.key(SCOPE1, ("GRI",), 5, tenant="key:alice") == \
+        cache.key(f" {SCOPE1} ", ("GRI",), 5, tenant="key:alice")
+    for name in ("tenant", "shared"):
+        assert Settings.from_env({"AI_ASSIST_CACHE_SCOPE": name}).cache_scope == name
+    with pytest.raises(SettingsError, match="AI_ASSIST_CACHE_SCOPE"):
+        Settings.from_env({"AI_ASSIST_CACHE_SCOPE": "everyone"})
+    assert Settings.from_env({}).cache_scope == "tenant"  # the default
 
 
 def test_keys_differ_by_variant_and_fold_only_layout():
@@ -255,7 +294,8 @@ def cache_replicas(live_service, emulator, redis, tmp_path_factory):
     work = tmp_path_factory.mktemp("cache-replicas")
     env = {"AI_ASSIST_REDIS_URL": redis.redis_url, "AI_ASSIST_CACHE_ENABLED": "true",
            "AI_ASSIST_GEMINI_BASE_URL": emulator.url, "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0",
-           "AI_ASSIST_LLM_TIMEOUT_S": "2", "AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD": "0"}
+           "AI_ASSIST_LLM_TIMEOUT_S": "2", "AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD": "0",
+           "AI_ASSIST_API_KEYS": API_KEYS}
     started = start_replicas(work, env, live_service.settings.chroma_path)
     yield started
     for service in started:
@@ -270,28 +310,65 @@ def total(service, name: str, **labels) -> float:
                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
+def test_one_key_never_sees_another_keys_hit(cache_replicas, emulator):
+    """Alice's answer, in the Redis both replicas share, is served to alice on either
+    replica and never to bob: he gets his own miss (Gemini called) and then his own
+    hits, with the same company_id or not."""
+    a, b = cache_replicas
+    text = f"{SAMPLES[3][1]} (tenants)"
+    mine = post(a, text, "alice", top_k=3, company_id="acme")
+    assert mine.headers["X-Cache"] == "miss"
+    for replica in (a, b):
+        before = calls(emulator)
+        theirs = post(replica, text, "bob", top_k=3, company_id="acme")
+        assert theirs.headers["X-Cache"] == ("miss" if replica is a else "hit")
+        assert theirs.json()["cached"] is (replica is b)
+        assert calls(emulator) == before + (replica is a)  # only his own miss calls Gemini
+    assert post(b, text, "alice", top_k=3, company_id="acme").headers["X-Cache"] == "hit"
+    assert post(b, text, "alice", top_k=3).headers["X-Cache"] == "hit"
+
+
+def test_a_shared_cache_serves_every_key_when_the_operator_says_so(live_service, emulator,
+                                                                  tmp_path_factory):
+    """AI_ASSIST_CACHE_SCOPE=shared: the documented privacy consequence, for real: bob
+    is served alice's answer (and can tell it is a hit)."""
+    work = tmp_path_factory.mktemp("cache-shared")
+    chroma = copy_index(live_service.settings.chroma_path, work / "chroma")
+    with running_service(work, emulator.url, chroma_path=chroma, cache_enabled=True,
+                         cache_scope="shared", api_keys=API_KEYS) as service:
+        text = f"{SAMPLES[4][1]} (shared)"
+        assert post(service, text, "alice", top_k=2).headers["X-Cache"] == "miss"
+        before = calls(emulator)
+        theirs = post(service, text, "bob", top_k=2)
+        assert theirs.headers["X-Cache"] == "hit" and theirs.json()["cached"] is True
+        assert calls(emulator) == before
+
+
 def test_two_replicas_share_one_redis_cache_and_fail_open_without_it(cache_replicas, redis,
                                                                      emulator):
     a, b = cache_replicas
     text = SAMPLES[9][1]
-    first = post(a, text, top_k=3)
+    first = post(a, text, "alice", top_k=3)
     assert first.headers["X-Cache"] == "miss" and not first.json()["fallback_used"]
     before = calls(emulator)
-    shared = post(b, text, top_k=3)
+    shared = post(b, text, "alice", top_k=3)
     assert shared.headers["X-Cache"] == "hit" and shared.json()["cached"] is True
     assert shared.json()["matches"] == first.json()["matches"]
     assert calls(emulator) == before
-    assert total(b, "esg_mapping_cache_lookups_total", result="hit") == 1
+    hits = total(b, "esg_mapping_cache_lookups_total", result="hit")
+    assert hits >= 1
 
     redis.stop()
     before = calls(emulator)
+    gets = total(b, "esg_mapping_cache_errors_total", operation="get")
+    sets = total(b, "esg_mapping_cache_errors_total", operation="set")
     for _ in range(2):  # Redis is gone: answered by the pipeline every time, counted
-        response = post(b, text, top_k=3)
+        response = post(b, text, "alice", top_k=3)
         assert response.status_code == 200 and response.headers["X-Cache"] == "miss"
         assert response.json()["fallback_used"] is False
     assert calls(emulator) == before + 2
-    assert total(b, "esg_mapping_cache_errors_total", operation="get") == 2
-    assert total(b, "esg_mapping_cache_errors_total", operation="set") == 2
+    assert total(b, "esg_mapping_cache_errors_total", operation="get") == gets + 2
+    assert total(b, "esg_mapping_cache_errors_total", operation="set") == sets + 2
     warnings = [json.loads(line) for line in b.log_lines()
                 if '"cache_storage_unavailable"' in line]
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
@@ -305,9 +382,10 @@ def test_cache_answers_are_plain_json_round_trips():
 @pytest.mark.stack
 def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, emulator,
                                                         tmp_path_factory):
-    """Two replicas sharing Redis, scraped by a real Prometheus: texts sent once and
-    repeated a known number of times (alternating replicas: the shared cache serves the
-    other replica's answers), then a Redis outage. Every target of the panels equals the
+    """Two replicas sharing Redis, scraped by a real Prometheus: texts sent by two
+    tenants (API keys) a known number of times (alternating replicas: the shared cache
+    serves the other replica's answers, but only to their own tenant), then a Redis
+    outage. The hit ratio is the per-tenant truth. Every target of the panels equals the
     truth of the client's X-Cache tally and of the tokens the emulator billed for each
     miss, the answer every later hit of its text serves again."""
     from tests.harness.panels import (
@@ -335,7 +413,7 @@ def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, e
         warm = SAMPLES[0][1]
 
         def warm_hit(service) -> bool:
-            return post(service, warm, top_k=2).headers["X-Cache"] == "hit"
+            return post(service, warm, "alice", top_k=2).headers["X-Cache"] == "hit"
         for service in cache_replicas:
             wait_until(lambda service=service: warm_hit(service), 30, "a warm-up cache hit")
         lookups = sum(total(s, M_LOOKUPS) for s in cache_replicas)
@@ -347,33 +425,45 @@ def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, e
                    interval=0.1)
 
         started = time.time()
-        # hits outnumber the misses' calls: what they saved is not what was billed
-        repeats = {SAMPLES[1][1]: 5, SAMPLES[5][1]: 3, SAMPLES[6][1]: 2, SAMPLES[7][1]: 0}
+        # Two tenants (API keys) send the same passages: a hit only ever comes from the
+        # sender's own earlier miss, so the truth is, per passage, the sends less the
+        # tenants that sent it. Hits outnumber the misses' calls: what they saved is not
+        # what was billed.
+        plan = {SAMPLES[1][1]: ["alice", "alice", "bob", "alice", "bob", "alice", "bob"],
+                SAMPLES[5][1]: ["alice", "bob", "bob", "alice"],
+                SAMPLES[6][1]: ["bob", "bob", "bob"], SAMPLES[7][1]: ["alice"]}
+        expected_misses = sum(len(set(senders)) for senders in plan.values())
+        expected = {"miss": expected_misses,
+                    "hit": sum(map(len, plan.values())) - expected_misses}
         tally = Counter()
         saved = Counter()
+        billed_for: dict[tuple[str, str], dict] = {}
         turn = 0
-        for text, times in repeats.items():
-            before = emulator_stats(emulator)
-            first = post(cache_replicas[turn % 2], text, top_k=2)
-            turn += 1
-            after = emulator_stats(emulator)
-            assert first.headers["X-Cache"] == "miss" and not first.json()["fallback_used"]
-            assert after["calls"] == before["calls"] + 1, "one Gemini call per stored answer"
-            billed = {k: after["tokens"][k] - before["tokens"][k] for k in after["tokens"]}
-            tally["miss"] += 1
-            for _ in range(times):
-                again = post(cache_replicas[turn % 2], text, top_k=2)
+        for text, senders in plan.items():
+            for tenant in senders:
+                before = emulator_stats(emulator)
+                response = post(cache_replicas[turn % 2], text, tenant, top_k=2)
                 turn += 1
-                tally[again.headers["X-Cache"]] += 1
+                after = emulator_stats(emulator)
+                outcome = response.headers["X-Cache"]
+                tally[outcome] += 1
+                if outcome == "miss":
+                    assert not response.json()["fallback_used"]
+                    assert after["calls"] == before["calls"] + 1, "one call per stored answer"
+                    billed_for[(text, tenant)] = {k: after["tokens"][k] - before["tokens"][k]
+                                                  for k in after["tokens"]}
+                    continue
+                assert after["calls"] == before["calls"]
+                billed = billed_for[(text, tenant)]  # a hit serves the tenant's own answer
                 saved.update({"input": billed["prompt"] - billed["cached"],
                               "cached_input": billed["cached"], "output": billed["output"],
                               "thinking": billed["thinking"]})
-        assert tally == {"hit": 10, "miss": 4}, tally
+        assert tally == expected == {"hit": 9, "miss": 6}, tally
         assert all(saved[kind] > 0 for kind in ("input", "cached_input", "output", "thinking"))
         revived.stop()
         outage = [SAMPLES[8][1], SAMPLES[10][1]]
         for n, text in enumerate(outage):  # each: a failed get (a miss) and a failed set
-            response = post(cache_replicas[n % 2], text, top_k=2)
+            response = post(cache_replicas[n % 2], text, "bob", top_k=2)
             assert response.status_code == 200 and response.headers["X-Cache"] == "miss"
             tally["miss"] += 1
         lookups = sum(total(s, M_LOOKUPS) for s in cache_replicas)

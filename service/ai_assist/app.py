@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,11 +29,11 @@ from ai_assist.cancellation import (
 from ai_assist.config import Settings
 from ai_assist.errors import AIAssistError, GeminiAPIError
 from ai_assist.experiments import (
-    FORCE_HEADER, VARIANT_NONE, Experiment, UnknownVariant, choose,
+    FORCE_HEADER, VARIANT_NONE, Experiment, ForcingForbidden, UnknownVariant, choose,
     context as experiment_context,
 )
 from ai_assist.health import GeminiOutcomes, HealthChecker
-from ai_assist.identity import ApiKeys, peer_address
+from ai_assist.identity import ADMIN_CLIENT, ApiKeys, key_digest, key_matches, peer_address
 from ai_assist.mapping.cache import CACHE_HEADER, build_cache
 from ai_assist.mapping.catalogue import (
     Disclosure, counts_by_framework, load_catalogue,
@@ -215,6 +216,9 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         **_without_native_telemetry(),
     )
     app.state.service = state
+    # set by the server when it starts shutting down (ai_assist/__main__.py): work that
+    # could outlast the graceful shutdown (an on-demand profile) ends early
+    app.state.shutting_down = threading.Event()
 
     def count_unhandled(exc: Exception, scope) -> tuple[str, str]:
         """An exception no route handled (the middleware answers 500 and logs it)."""
@@ -226,7 +230,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         return error.error_type, error.severity
 
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
-                       on_unhandled=count_unhandled)
+                       on_unhandled=count_unhandled, max_header_bytes=settings.max_header_bytes)
     if settings.trusted_proxies:  # X-Forwarded-For from these proxies names the client
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -257,18 +261,37 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
 
     # Unexpected exceptions: RequestContextMiddleware answers them (one place, see there).
 
-    def identify(request: Request) -> str:
-        """The client id for logs and limits: the API key's name, else the peer address."""
+    admin_digest = key_digest(settings.admin_api_key)
+    qa_names = settings.qa_key_names
+
+    def identify(request: Request) -> tuple[str, bool]:
+        """The client id for logs and limits (the API key's name, else the peer address;
+        ADMIN_CLIENT for the admin key), and whether it is a QA credential, which may
+        force an experiment variant (the admin key, or a key named in
+        AI_ASSIST_EXPERIMENT_QA_KEYS)."""
+        is_admin = key_matches(api_keys.presented(request.headers), admin_digest)
         if not api_keys.enabled:
-            return peer_address(request.scope)
+            return peer_address(request.scope), is_admin
         name = api_keys.name_for(request.headers)
+        if name is None and is_admin:
+            return ADMIN_CLIENT, True
         if name is None:
             given = "the API key given is not valid" if api_keys.presented(request.headers) \
                 else "no API key given"
             raise RequestRejected("unauthorized", f"{given}: send `Authorization: Bearer "
                                   f"<key>` or `X-API-Key: <key>`", 401,
                                   {"WWW-Authenticate": 'Bearer realm="ai-assist"'})
-        return name
+        return name, name in qa_names
+
+    def cache_tenant(client: str, company_id: str | None) -> str | None:
+        """Whose cache entries a request may be served (AI_ASSIST_CACHE_SCOPE): the API
+        key's name, else the company the request names, else the client address; None
+        when the cache is shared by everyone."""
+        if settings.cache_scope == "shared":
+            return None
+        if api_keys.enabled:
+            return f"key:{client}"
+        return f"company:{company_id}" if company_id else f"client:{client}"
 
     internal_error = {"model": ErrorBody, "description": "Unexpected failure "
                       "(internal_error); the logs hold the details under the request id, "
@@ -283,6 +306,10 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             f"characters), invalid_unicode (a string with a lone surrogate escape); "
             f"unknown_variant: the {FORCE_HEADER} header names no variant of the running "
             f"A/B experiment.")},
+        403: {"model": ErrorBody, "description": (
+            f"variant_forcing_forbidden: the {FORCE_HEADER} header was sent without a QA "
+            f"credential (the admin key, or an API key named in "
+            f"AI_ASSIST_EXPERIMENT_QA_KEYS).")},
         413: {"model": ErrorBody, "description": "Text or body too large (text_too_long, "
                                                  "body_too_large)."},
         415: {"model": ErrorBody, "description": "Content-Type is not application/json."},
@@ -320,7 +347,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         deadline = time.monotonic() + settings.request_deadline_s  # spent by the LLM stage
         request_id = request.state.request_id
         try:
-            client = identify(request)
+            client, may_force = identify(request)
             structlog.contextvars.bind_contextvars(client_id=client)
             wait = await state.limiter.acquire(client)
             if wait:
@@ -342,7 +369,9 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             text, frameworks = validate_map_request(body, settings)
             try:
                 assignment = choose(experiment, body.company_id, client,
-                                    request.headers.get(FORCE_HEADER))
+                                    request.headers.get(FORCE_HEADER), may_force)
+            except ForcingForbidden as exc:
+                raise RequestRejected("variant_forcing_forbidden", str(exc), 403) from None
             except UnknownVariant as exc:
                 raise RequestRejected("unknown_variant", str(exc), 400) from None
         except RequestRejected as rejection:
@@ -357,9 +386,14 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         for key, value in (("enduser.id", body.user_id), ("esg.company_id", body.company_id)):
             if value:
                 span.set_attribute(key, value)
-        variant = assignment.label if assignment else VARIANT_NONE
-        request.state.variant = variant
-        tally = experiment_context.bind(variant)  # the LLM stage adds the request's tokens
+        variant = assignment.label if assignment else VARIANT_NONE  # what answers it
+        # The per-variant comparison (the `variant` label of the request metrics) counts
+        # only requests the assignment placed: a forced one is labelled "none" (and its
+        # tokens too), and so is a cache hit, below. Both are counted per variant in
+        # esg_experiment_excluded_requests_total instead.
+        compared = variant if assignment and not assignment.forced else VARIANT_NONE
+        request.state.variant = compared
+        tally = experiment_context.bind(compared)  # the LLM stage adds the request's tokens
         if assignment:
             structlog.contextvars.bind_contextvars(experiment=assignment.experiment,
                                                    variant=variant,
@@ -370,14 +404,18 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         metrics.in_progress.inc()
         start = time.perf_counter()
         status = "error"
+        cached = False
         try:
             with tracer.start_as_current_span("esg_mapping"):
                 # the client leaving cancels the work (see ai_assist/cancellation.py)
                 result: MappingResult = await unless_disconnected(
                     request.receive,
                     state.pipeline.run(text, frameworks, body.top_k, deadline,
-                                       variant=assignment.variant if assignment else None))
+                                       variant=assignment.variant if assignment else None,
+                                       label=compared,
+                                       tenant=cache_tenant(client, body.company_id)))
             status = "fallback" if result.fallback_used else "success"
+            cached = result.cached
             if state.pipeline.mapper is not None:
                 state.gemini_outcomes.record(not result.fallback_used)
         except AIAssistError as error:
@@ -398,12 +436,16 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         finally:
             request.state.counted = True  # the middleware must not count it again
             metrics.in_progress.dec()
+            label = VARIANT_NONE if cached else compared
+            if assignment and (assignment.forced or cached):
+                metrics.experiment_excluded.labels(
+                    "forced" if assignment.forced else "cached", variant).inc()
             if status in ANSWERED_STATUSES:
-                metrics.request_duration.labels(status, variant).observe(
+                metrics.request_duration.labels(status, label).observe(
                     time.perf_counter() - start, exemplar=tracing.trace_exemplar())
-                metrics.request_tokens.labels(variant).inc(tally.tokens)
-                metrics.request_tokens_squares.labels(variant).inc(tally.tokens ** 2)
-            metrics.requests.labels(status, variant).inc()
+                metrics.request_tokens.labels(label).inc(tally.tokens)
+                metrics.request_tokens_squares.labels(label).inc(tally.tokens ** 2)
+            metrics.requests.labels(status, label).inc()
         response = MapResponse(
             request_id=request_id, average_confidence=result.average_confidence,
             fallback_used=result.fallback_used, fallback_reason=result.fallback_reason,
@@ -472,7 +514,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
     if api_keys.enabled:
         _describe_api_keys(app)
     if settings.admin_api_key:  # POST /admin/profile, outside the OpenAPI document
-        admin_profile.add_routes(app, settings)
+        admin_profile.add_routes(app, settings, metrics, app.state.shutting_down)
 
     return app
 

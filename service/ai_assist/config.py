@@ -15,6 +15,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_REQUEST_DEADLINE_S = 30.0  # the plan's p95 response-time goal
 MIN_CANARY_INTERVAL_S = 10.0  # a run maps the whole golden set: not more often
 SHUTDOWN_MARGIN_S = 2.0  # on SIGTERM, in-flight requests get their deadline plus this
+CACHE_SCOPES = ("tenant", "shared")
 
 
 class SettingsError(ValueError):
@@ -71,6 +72,7 @@ class Settings:
     request_deadline_s: float = field(default=25.0, metadata={"env": "AI_ASSIST_REQUEST_DEADLINE_S", "doc": "Deadline of one mapping request, from its arrival (0 < value <= 30, inside the plan's 30 s p95 goal). Gemini calls, retries, backoff and the wait for a Gemini slot all spend from it; when it runs out the embedding-only fallback answers (reason deadline_exceeded). On SIGTERM, in-flight requests get this long (plus 2 s) before the process exits."})
     llm_timeout_s: float = field(default=10.0, metadata={"env": "AI_ASSIST_LLM_TIMEOUT_S", "doc": "Timeout of one Gemini call; each call gets the smaller of this and the time left before the request deadline. 10 s lets a hung call be retried once inside the 25 s deadline."})
     llm_max_retries: int = field(default=3, metadata={"env": "AI_ASSIST_LLM_MAX_RETRIES", "doc": "Retries after the first Gemini call (429, 5xx, timeout, unusable JSON)."})
+    llm_unusable_retry_budget: int = field(default=10, metadata={"env": "AI_ASSIST_LLM_UNUSABLE_RETRY_BUDGET", "doc": "Retry budget for unusable Gemini answers (no JSON after repair, empty, cut off, or naming no candidate), per Gemini model and replica, after gRPC's retry throttling: a bucket of this many tokens, each unusable answer takes one, each usable answer gives back 0.1, and an unusable answer is retried only while more than half the bucket is left. One bad answer is still retried; a Gemini that answers garbage for minutes costs about one call per request after the first few (gemini_api_retries_denied_total counts the retries refused). 0: never retry an unusable answer. Transport failures (429, 5xx, timeouts) are not in it: the circuit breaker handles them."})
     llm_backoff_s: float = field(default=0.5, metadata={"env": "AI_ASSIST_LLM_BACKOFF_S", "doc": "First retry delay; doubles each retry, with jitter."})
     llm_max_concurrency: int = field(default=32, metadata={"env": "AI_ASSIST_LLM_MAX_CONCURRENCY", "doc": "Most Gemini calls in flight at once (per replica); beyond it a call waits for a slot within its request deadline, then the fallback answers (reason overloaded)."})
     circuit_failure_threshold: int = field(default=5, metadata={"env": "AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD", "doc": "Consecutive failed Gemini calls (429, 5xx, timeout, connection or protocol error) that open the circuit breaker: while open, requests get the fallback (reason circuit_open) without calling Gemini. 0 turns the breaker off."})
@@ -82,11 +84,12 @@ class Settings:
     max_top_k: int = field(default=20, metadata={"env": "AI_ASSIST_MAX_TOP_K", "doc": "Largest top_k a request may ask for."})
     rate_limit_per_minute: int = field(default=600, metadata={"env": "AI_ASSIST_RATE_LIMIT_PER_MINUTE", "doc": "Requests per minute per client on POST /v1/esg/map (moving window); 0 turns it off. The client is the API key's name when keys are set, else the peer address (X-Client-ID is not trusted). Shared by every replica when AI_ASSIST_REDIS_URL is set, else kept per replica (N replicas allow N times the limit)."})
     rate_limit_burst: int = field(default=60, metadata={"env": "AI_ASSIST_RATE_LIMIT_BURST", "doc": "Most requests a client may send in a short window (60 x burst / rate seconds) before the per-minute rate applies."})
-    max_header_bytes: int = field(default=16384, metadata={"env": "AI_ASSIST_MAX_HEADER_BYTES", "doc": "Largest request line plus headers that `python -m ai_assist` accepts (uvicorn's h11_max_incomplete_event_size; the server runs on h11 so the limit holds); beyond it the server answers 400 and closes the connection."})
+    max_header_bytes: int = field(default=16384, metadata={"env": "AI_ASSIST_MAX_HEADER_BYTES", "doc": "Largest request line plus headers accepted, counted as sent (names, values, separators and line ends). A request over it gets 431 headers_too_large (JSON, connection closed) from the app, whether its header block arrived whole or in pieces; a block still incomplete at twice this size is cut off by `python -m ai_assist`'s server (uvicorn's h11_max_incomplete_event_size) with a 400 and the connection closed, so memory stays bounded."})
     api_keys: str = field(default="", metadata={"env": "AI_ASSIST_API_KEYS", "doc": "API keys for POST /v1/esg/map: `name:key` entries, one a line or comma-separated, `#` starts a comment (secret; AI_ASSIST_API_KEYS_FILE accepted). When set, a request without a valid key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) gets 401, and the key's name is the client id in logs and rate limits. Names: 1-64 of [A-Za-z0-9._-]; keys: 16+ characters, no spaces, commas or colons.", "secret": True})
     trusted_proxies: str = field(default="", metadata={"env": "AI_ASSIST_TRUSTED_PROXIES", "doc": "Reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For `python -m ai_assist` believes, so the client is the first untrusted address in it; empty (the default): X-Forwarded-For is ignored and the peer address is the client."})
-    redis_url: str = field(default="", metadata={"env": "AI_ASSIST_REDIS_URL", "doc": "Redis that holds the rate limits, and the response cache when it is on, for every replica (redis://, rediss:// or unix://; secret, since it may carry a password; AI_ASSIST_REDIS_URL_FILE accepted). Empty: both are kept in-process, per replica. When Redis cannot be reached the limiter and the cache fail open: the request goes through (a cache lookup counts as a miss), a warning is logged and ai_assist_rate_limit_storage_errors_total / esg_mapping_cache_errors_total count it.", "secret": True})
+    redis_url: str = field(default="", metadata={"env": "AI_ASSIST_REDIS_URL", "doc": "Redis that holds the rate limits, and the response cache when it is on, for every replica (redis://, rediss:// or unix://; secret, since it may carry a password; AI_ASSIST_REDIS_URL_FILE accepted). Empty: both are kept in-process, per replica. When Redis cannot be reached the limiter and the cache fail open: the request goes through (a cache lookup counts as a miss), a warning is logged and ai_assist_rate_limit_storage_errors_total / esg_mapping_cache_errors_total count it. After a failure each of them leaves Redis alone for a backoff (0.5 s doubling to 5 s, with jitter; requests meanwhile fail open at once and are counted the same way) and then tries one command, so a frozen Redis receives a connection every few seconds, not one per request.", "secret": True})
     cache_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_CACHE_ENABLED", "doc": "Response cache: serve a successful LLM answer again, without embedding, search or Gemini, to a request with the same normalised text (NFC, whitespace collapsed, case kept), frameworks, top_k, experiment variant, catalogue and models; marked `cached: true` and `X-Cache: hit`. Fallbacks and errors are never cached. In Redis when AI_ASSIST_REDIS_URL is set (shared by replicas), else in-process. Off by default: see the README's Response cache for when it pays."})
+    cache_scope: str = field(default="tenant", metadata={"env": "AI_ASSIST_CACHE_SCOPE", "doc": "Who may be served an answer the response cache holds. tenant (the default): only the tenant that made it, the API key's name when AI_ASSIST_API_KEYS is set, else the request's company_id (else the client address); a client can never learn from a hit, a faster answer or `cached: true` that another tenant sent the same passage. Without API keys company_id is whatever the client claims, so a multi-tenant service needs keys. shared: every client is served every answer: more hits, but any key holder can tell, by asking, whether someone else mapped an exact passage within AI_ASSIST_CACHE_TTL_S. Use shared only where every client belongs to one tenant."})
     cache_ttl_s: float = field(default=3600.0, metadata={"env": "AI_ASSIST_CACHE_TTL_S", "doc": "How long a cached answer is served (seconds, 1..604800)."})
     cache_max_entries: int = field(default=10000, metadata={"env": "AI_ASSIST_CACHE_MAX_ENTRIES", "doc": "Most answers the in-process cache holds (least recently used dropped first, counted in esg_mapping_cache_evictions_total); about 2 KB each. With Redis, bound it with Redis's maxmemory and an LRU policy instead."})
     profiling_enabled: bool = field(default=False, metadata={"env": "AI_ASSIST_PROFILING_ENABLED", "doc": "Continuous CPU profiling: the Pyroscope SDK samples the process (100 Hz by default) and pushes a profile every 10 s to AI_ASSIST_PYROSCOPE_URL, tagged with service_name, environment, version and replica; with tracing on, each request's root span carries `pyroscope.profile.id` (Tempo's link to its profile). An unreachable Pyroscope is logged once per outage and never fails a request."})
@@ -94,7 +97,8 @@ class Settings:
     profiling_sample_rate: int = field(default=100, metadata={"env": "AI_ASSIST_PROFILING_SAMPLE_RATE", "doc": "Stack samples per second of the continuous profiler (1-1000)."})
     profiling_native_threads: bool = field(default=False, metadata={"env": "AI_ASSIST_PROFILING_NATIVE_THREADS", "doc": "Also sample threads that run C code without holding the GIL (the embedding engine, ChromaDB's queries). Off: only the thread holding the GIL is sampled, about 1 % of a core; on: every thread's state is read at each sample, about 1 % of a core per thread at 100 Hz (the service runs 20-30 threads), so lower AI_ASSIST_PROFILING_SAMPLE_RATE with it."})
     replica: str = field(default="", metadata={"env": "AI_ASSIST_REPLICA", "doc": "This replica's name on its profiles (the `replica` tag); empty: the host name (the container or pod name)."})
-    admin_api_key: str = field(default="", metadata={"env": "AI_ASSIST_ADMIN_API_KEY", "doc": "Key of the admin endpoint POST /admin/profile, the on-demand CPU profile (secret; AI_ASSIST_ADMIN_API_KEY_FILE accepted; 16+ characters, no spaces). Unset: the endpoint does not exist (404). Sent as `Authorization: Bearer KEY`; a missing or wrong key gets 401.", "secret": True})
+    admin_api_key: str = field(default="", metadata={"env": "AI_ASSIST_ADMIN_API_KEY", "doc": "Key of the admin endpoint POST /admin/profile, the on-demand CPU profile (secret; AI_ASSIST_ADMIN_API_KEY_FILE accepted; 16+ characters, no spaces). Unset: the endpoint does not exist (404). Sent as `Authorization: Bearer KEY`; a missing or wrong key gets 401, counted in ai_assist_admin_auth_failures_total; after 10 failures in a minute from one address that address gets 429 with Retry-After, without its key being checked, until the minute has passed. It is also a QA credential on POST /v1/esg/map: it may force an experiment variant (see AI_ASSIST_EXPERIMENT_QA_KEYS).", "secret": True})
+    experiment_qa_keys: str = field(default="", metadata={"env": "AI_ASSIST_EXPERIMENT_QA_KEYS", "doc": "API key names (from AI_ASSIST_API_KEYS, comma-separated) that may force an experiment variant with the X-Experiment-Variant header; the admin key (AI_ASSIST_ADMIN_API_KEY, sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`) may too. Anyone else who sends the header gets 403 variant_forcing_forbidden. Forced requests are answered by the variant named and left out of the A/B comparison (counted in esg_experiment_excluded_requests_total{reason=\"forced\"}). Empty (the default): only the admin key may force."})
     experiment_file: str = field(default="", metadata={"env": "AI_ASSIST_EXPERIMENT_FILE", "doc": "A/B experiment to run: a YAML or JSON file naming the experiment and 2-4 variants with weights and what each changes (candidates, prompt_version, gemini_model, thinking_budget, llm); see the README's Experiments section. Checked at start. Empty: no experiment (every request's `variant` label is `none`)."})
     canary_interval_s: float = field(default=0.0, metadata={"env": "AI_ASSIST_CANARY_INTERVAL_S", "doc": "Golden-set canary: every this many seconds the service maps its labelled set (AI_ASSIST_CANARY_SET) through its own live pipeline and exports the hit rate per language (esg_canary_hit_ratio, esg_canary_checks_total, esg_canary_hits_total); its synthetic requests stay out of the user-facing metrics and rate limits, skip the response cache, and their Gemini tokens are counted as source=\"canary\". 0 (the default): off; else at least 10. The compose stack runs it every 3600 s; see the README's Golden-set canary for its cost."})
     canary_set: str = field(default="", metadata={"env": "AI_ASSIST_CANARY_SET", "doc": "The canary's golden set: a JSON file of passages with their language (en or ko), frameworks and correct disclosure ids (see service/ai_assist/golden_set.json, the default when empty). Checked at start when the canary is on."})
@@ -102,6 +106,11 @@ class Settings:
     @property
     def version(self) -> str:
         return __version__
+
+    @property
+    def qa_key_names(self) -> frozenset[str]:
+        """The API key names that may force an experiment variant."""
+        return frozenset(n.strip() for n in self.experiment_qa_keys.split(",") if n.strip())
 
     @property
     def llm_configured(self) -> bool:
@@ -155,6 +164,8 @@ class Settings:
                                  ("AI_ASSIST_EMBEDDING_THREADS", self.embedding_threads, 0),
                                  ("AI_ASSIST_CANDIDATES", self.candidates, 1),
                                  ("AI_ASSIST_LLM_MAX_RETRIES", self.llm_max_retries, 0),
+                                 ("AI_ASSIST_LLM_UNUSABLE_RETRY_BUDGET",
+                                  self.llm_unusable_retry_budget, 0),
                                  ("AI_ASSIST_LLM_MAX_CONCURRENCY", self.llm_max_concurrency, 1),
                                  ("AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD",
                                   self.circuit_failure_threshold, 0),
@@ -180,6 +191,8 @@ class Settings:
             problems.append("AI_ASSIST_CACHE_TTL_S must be between 1 and 604800 (a week)")
         if self.cache_max_entries < 1:
             problems.append("AI_ASSIST_CACHE_MAX_ENTRIES must be >= 1")
+        if self.cache_scope not in CACHE_SCOPES:
+            problems.append(f"AI_ASSIST_CACHE_SCOPE must be {' or '.join(CACHE_SCOPES)}")
         problems.extend(self._experiment_problems())
         problems.extend(self._profiling_problems())
         problems.extend(self._canary_problems())
@@ -190,10 +203,15 @@ class Settings:
         from ai_assist.identity import parse_api_keys, parse_networks
 
         problems = []
+        keys: dict[str, str] = {}
         try:
-            parse_api_keys(self.api_keys)
+            keys = parse_api_keys(self.api_keys)
         except ValueError as exc:  # the message names the entry, never the key
             problems.append(f"AI_ASSIST_API_KEYS: {exc}")
+        unknown = [name for name in self.qa_key_names if name not in keys]
+        if unknown:
+            problems.append(f"AI_ASSIST_EXPERIMENT_QA_KEYS: {', '.join(map(repr, unknown))} "
+                            "is not the name of a key in AI_ASSIST_API_KEYS")
         try:
             parse_networks(self.trusted_proxies)
         except ValueError as exc:

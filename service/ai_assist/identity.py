@@ -15,6 +15,9 @@ import ipaddress
 import re
 
 KEY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# the client id of a request that carries the admin key (no key name can be this: the
+# parentheses are outside KEY_NAME's characters)
+ADMIN_CLIENT = "(admin)"
 MIN_KEY_CHARS = 16
 _KEY_FORBIDDEN = re.compile(r"[\s,:#]")
 
@@ -88,6 +91,17 @@ class ApiKeys:
             if hmac.compare_digest(known, digest):
                 found = name
         return found
+
+
+def key_matches(presented: str, expected_digest: bytes | None) -> bool:
+    """Whether a presented key is the one whose digest is given (constant time)."""
+    if not presented or expected_digest is None:
+        return False
+    return hmac.compare_digest(_digest(presented), expected_digest)
+
+
+def key_digest(key: str) -> bytes | None:
+    return _digest(key) if key else None
 
 
 def peer_address(scope) -> str:

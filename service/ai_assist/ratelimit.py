@@ -10,6 +10,9 @@ When Redis cannot be reached, the limiter fails open: the request goes through, 
 warning is logged when the outage starts (and an info line when it ends), and every
 such request is counted in ai_assist_rate_limit_storage_errors_total. Refusing every
 request because the limiter's store is down would turn a Redis outage into a full one.
+After a failure the limiter leaves Redis alone for a growing backoff
+(ai_assist/storage_backoff.py): requests meanwhile go through unchecked (and counted)
+without a connection attempt, so a frozen Redis is not stormed with connections.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from ai_assist.storage_backoff import StoreBackoff
 from ai_assist.telemetry.logging import get_logger
 
 NAMESPACE = "ai_assist"
@@ -54,6 +58,8 @@ class RateLimiter:
                                                 stream_timeout=REDIS_TIMEOUT_S)
                             if redis_url else MemoryStorage())
         self._limiter = MovingWindowRateLimiter(storage)
+        # only a shared store can be down; memory never fails
+        self._backoff = StoreBackoff() if redis_url else None
 
     @property
     def enabled(self) -> bool:
@@ -67,9 +73,14 @@ class RateLimiter:
         """0 when the request may go ahead, else the seconds until it may."""
         if not self.enabled:
             return 0.0
+        if self._backoff is not None and not self._backoff.may_try():
+            self._on_storage_error()  # still backing off: fail open without a try
+            return 0.0
         try:
             wait = await asyncio.wait_for(self._acquire(client), 2 * REDIS_TIMEOUT_S)
         except Exception as exc:  # the store is unreachable: fail open
+            if self._backoff is not None:
+                self._backoff.failed()
             self._on_storage_error()
             if not self._storage_down:
                 self._storage_down = True
@@ -77,6 +88,8 @@ class RateLimiter:
                             error=f"{type(exc).__name__}: {exc}"[:300],
                             action="requests are let through unlimited until it is back")
             return 0.0
+        if self._backoff is not None:
+            self._backoff.succeeded()
         if self._storage_down:
             self._storage_down = False
             log.info("rate_limit_storage_recovered", backend=self.backend)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -211,12 +212,25 @@ async def generate(state: EmulatorState, model: str, request: Request) -> JSONRe
 
     if fault in ERRORS:
         code, status, message = ERRORS[fault]
+        if fault == "400":  # as Gemini does, the message quotes the value it refuses
+            message += f" Invalid value at 'contents[0].parts[0].text': {_excerpt(prompt)!r}"
         details = None
         if fault == "429" and config.retry_delay_s is not None:
             details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
                         "retryDelay": f"{config.retry_delay_s:g}s"}]
         return error_response(code, status, message, details)
     return JSONResponse(model_answer(state, model, prompt, fault, _thinking_budget(body)))
+
+
+def _excerpt(prompt: str, chars: int = 160) -> str:
+    """The part of the prompt just before its first marker (the passage's words), else
+    the prompt's end: what an error message of Gemini's may quote."""
+    found = MARKER_START.search(prompt)
+    end = found.start() if found else len(prompt)
+    return prompt[max(0, end - chars):end]
+
+
+MARKER_START = re.compile(r"\[\[emulate:", re.IGNORECASE)
 
 
 def model_answer(state: EmulatorState, model: str, prompt: str, fault: str | None,

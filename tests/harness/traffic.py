@@ -176,19 +176,32 @@ def burst(base_url: str, tally: Tally, requests_sent: int) -> Tally:
     return tally
 
 
-def drive_experiment(base_url: str, tally: Tally, weights: dict[str, float],
+def drive_experiment(base_url: str, tally: Tally, experiment: dict,
                      workers: int = 4) -> Tally:
-    """A/B traffic forced with X-Experiment-Variant: the fewest requests that bring every
-    variant's count of answered requests (by any replica, unforced traffic included) to
-    its weight's share, so the split matches the weights (no sample-ratio mismatch) while
-    the other proofs' traffic mix is diluted as little as possible."""
+    """A/B traffic as the assignment places it: the fewest requests that bring every
+    variant's count of answered requests (by any replica, earlier traffic included) to
+    its weight's share, each naming a company_id that the experiment assigns to the
+    variant it should fill (forcing with X-Experiment-Variant is for QA keys, and forced
+    requests are left out of the comparison). So the split matches the weights (no
+    sample-ratio mismatch) while the other proofs' traffic mix is diluted as little as
+    possible."""
+    from ai_assist.experiments import assign, parse_experiment
+
+    parsed = parse_experiment(experiment)
+    weights = {v["name"]: v["weight"] for v in experiment["variants"]}
+    companies: dict[str, list[str]] = {v: [] for v in weights}
+    for n in range(10_000):
+        if all(companies.values()):
+            break
+        company = f"ab-company-{n}"
+        companies[assign(parsed, f"company:{company}").name].append(company)
     counts = Counter(r.variant for r in tally.records if r.variant in weights)
     total = sum(weights.values())
     scale = max(counts[v] / (w / total) for v, w in weights.items())
-    jobs = [(SAMPLES[i % len(SAMPLES)][1], v) for v, w in weights.items()
+    jobs = [(SAMPLES[i % len(SAMPLES)][1], companies[v][0]) for v, w in weights.items()
             for i in range(max(0, round(scale * w / total) - counts[v]))]
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda job: map_request(tally, base_url, job[0], variant=job[1]),
+        list(pool.map(lambda job: map_request(tally, base_url, job[0], company_id=job[1]),
                       jobs))
     tally.finished_at = time.time()
     return tally

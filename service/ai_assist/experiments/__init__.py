@@ -4,6 +4,7 @@
 from ai_assist.experiments.assignment import (
     FORCE_HEADER,
     Assignment,
+    ForcingForbidden,
     UnknownVariant,
     assign,
     choose,
@@ -19,5 +20,5 @@ from ai_assist.experiments.definition import (
 )
 
 __all__ = ["FORCE_HEADER", "MAX_VARIANTS", "VARIANT_NONE", "Assignment", "Experiment",
-           "ExperimentError", "UnknownVariant", "Variant", "assign", "choose",
-           "load_experiment", "parse_experiment"]
+           "ExperimentError", "ForcingForbidden", "UnknownVariant", "Variant", "assign",
+           "choose", "load_experiment", "parse_experiment"]

@@ -5,8 +5,16 @@ key's name or the peer address, ai_assist/identity.py): every replica puts a uni
 same variant without sharing state. The bucket is the first 8 bytes of
 SHA-256(experiment name, unit) read as a number in [0, 1), so a new experiment name
 reshuffles the units (no carry-over between experiments), and it falls into the
-variants' cumulative weight shares in file order. The header X-Experiment-Variant forces
-a variant (tests, demos, QA); a name the experiment does not have is a 400.
+variants' cumulative weight shares in file order.
+
+The header X-Experiment-Variant forces a variant. It is a QA tool, so it is honoured only
+for a QA credential (the admin key, or an API key named in AI_ASSIST_EXPERIMENT_QA_KEYS):
+anyone else who sends it gets a 403 (ForcingForbidden), before the header's value is
+even looked at, so the refusal does not list the variants. A name the experiment does
+not have is a 400. A forced request is answered by the variant it asked for and stays
+out of the comparison (the app labels its metrics variant="none" and counts it in
+esg_experiment_excluded_requests_total{reason="forced"}): a variant chosen by the
+client says nothing about the variant the assignment would have given it.
 """
 
 from __future__ import annotations
@@ -37,6 +45,15 @@ class UnknownVariant(ValueError):
     pass
 
 
+class ForcingForbidden(PermissionError):
+    pass
+
+
+FORBIDDEN_MESSAGE = (f"{FORCE_HEADER} is a QA tool: only the admin key and the API keys "
+                     "named in AI_ASSIST_EXPERIMENT_QA_KEYS may force a variant; send the "
+                     "request without the header to be served this client's own variant")
+
+
 @dataclass(frozen=True)
 class Assignment:
     experiment: str
@@ -50,10 +67,13 @@ class Assignment:
 
 
 def choose(experiment: Experiment | None, company_id: str | None, client: str,
-           forced: str | None) -> Assignment | None:
-    """The request's assignment; None when no experiment runs. UnknownVariant when the
-    forcing header names no variant (or an experiment that is not running)."""
+           forced: str | None, may_force: bool = False) -> Assignment | None:
+    """The request's assignment; None when no experiment runs. ForcingForbidden when the
+    forcing header comes without a QA credential (`may_force`); UnknownVariant when it
+    names no variant (or an experiment that is not running)."""
     if forced is not None:
+        if not may_force:
+            raise ForcingForbidden(FORBIDDEN_MESSAGE)
         forced = forced.strip()
         if experiment is None:
             raise UnknownVariant(f"{FORCE_HEADER} given but no experiment runs "

@@ -5,7 +5,9 @@ for byte and `make check-generated` checks them fresh.
 The aggregates are what the report would read from Prometheus after a week of an
 experiment that hands Gemini 6 candidates instead of 12: fewer prompt tokens, a slightly
 lower confidence (what the Gemini emulator plants with confidence_per_missing_candidate),
-the same success and match rates.
+the same success and match rates. Some requests of each variant were cache hits, and a
+QA key forced a few: both are left out of the compared figures (ai_assist/experiments/
+stats.py).
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ def _moments(n: int, mean: float, sd: float) -> tuple[float, float]:
 
 def aggregates() -> list[VariantData]:
     rows = []
-    for name, n, success, fallback, matched, conf, tokens, cost, p50, p95 in (
+    for name, n, success, fallback, matched, conf, tokens, cost, p50, p95, cached, forced in (
             ("control", 2412, 2361, 51, 2290, (0.861, 0.052), (2210.0, 240.0), 0.00101,
-             1.42, 3.9),
+             1.42, 3.9, 214, 12),
             ("six", 2388, 2340, 48, 2262, (0.803, 0.058), (1405.0, 170.0), 0.00077,
-             1.31, 3.6)):
+             1.31, 3.6, 203, 12)):
         conf_n = n - 12
         c_sum, c_sq = _moments(conf_n, *conf)
         t_sum, t_sq = _moments(n, *tokens)
@@ -40,7 +42,7 @@ def aggregates() -> list[VariantData]:
             error=n - success - fallback, matched=matched, unmatched=n - matched,
             confidence_n=conf_n, confidence_sum=c_sum, confidence_sq=c_sq,
             tokens_sum=t_sum, tokens_sq=t_sq, cost_usd=cost * n,
-            latency_p50_s=p50, latency_p95_s=p95))
+            latency_p50_s=p50, latency_p95_s=p95, cached=cached, forced=forced))
     return rows
 
 

@@ -99,6 +99,8 @@ def collect(prom: Prometheus, window: str, experiment: str | None = None
     by_variant(_increase(M.CONFIDENCE_SQUARES_TOTAL, window, "variant"), "confidence_sq")
     by_variant(_increase(M.REQUEST_TOKENS_TOTAL, window, "variant"), "tokens_sum")
     by_variant(_increase(M.REQUEST_TOKENS_SQUARES_TOTAL, window, "variant"), "tokens_sq")
+    by_variant(_increase(M.EXPERIMENT_EXCLUDED_TOTAL, window, "variant, reason"), "",
+               "reason")
     for labels, value in prom.query(_increase(M.GEMINI_TOKENS_TOTAL, window,
                                               "variant, model, type")):
         name, model = labels.get("variant"), labels.get("model")
@@ -122,7 +124,8 @@ def collect(prom: Prometheus, window: str, experiment: str | None = None
             tokens_sum=row.get("tokens_sum", 0.0), tokens_sq=row.get("tokens_sq", 0.0),
             cost_usd=row.get("cost_usd", 0.0),
             latency_p50_s=_number(row.get("latency_p50_s")),
-            latency_p95_s=_number(row.get("latency_p95_s"))))
+            latency_p95_s=_number(row.get("latency_p95_s")),
+            forced=row.get("forced", 0), cached=row.get("cached", 0)))
     return experiment, variants
 
 
@@ -158,7 +161,9 @@ def _fmt(value, kind: str = "") -> str:
 
 
 VARIANT_COLUMNS = (("variant", "name", ""), ("share", "share", "pct"),
-                   ("requests", "requests", ""), ("success", "success_rate", "pct"),
+                   ("requests", "requests", ""),
+                   ("cache hits", "cache_hits", ""), ("forced", "forced", ""),
+                   ("success", "success_rate", "pct"),
                    ("fallback", "fallback_rate", "pct"), ("match", "match_rate", "pct"),
                    ("confidence", "mean_confidence", ""),
                    ("tokens/req", "tokens_per_request", ""),
@@ -203,6 +208,10 @@ def _summary(report: Report) -> list[str]:
     srm = "-" if report.srm_p_value is None else f"{report.srm_p_value:.3g}"
     return [(f"Sample-ratio check: chi-square p = {srm} "
              f"({'MISMATCH' if report.srm else 'ok'}; flagged below {SRM_ALPHA:g})"),
+            (f"Left out of the comparison: {report.forced} forced requests "
+             f"(X-Experiment-Variant, QA credentials only; not in any figure) and "
+             f"{report.cache_hits} cache hits (they repeat answers already counted, made "
+             f"cheap and fast by the cache, not the variant; not in any figure or check)"),
             (f"Minimum sample size: {report.min_sample_size} answered requests per variant "
              f"(match rate change of {report.mde:.0%}, alpha {report.alpha:g}, "
              f"power {POWER:g})"),

@@ -9,7 +9,8 @@ sum and the sum of squares (mean = S/n, variance = (Q - n mean^2) / (n - 1)).
 - means (confidence, tokens per request): Welch's t-test from the aggregates,
   scipy.stats.ttest_ind_from_stats(equal_var=False);
 - sample-ratio mismatch: chi-square goodness of fit of the requests per variant against
-  the configured weights, scipy.stats.chisquare; flagged below SRM_ALPHA;
+  the configured weights, scipy.stats.chisquare; flagged below SRM_ALPHA. It counts the
+  compared requests (neither forced nor cache hits, below);
 - minimum sample size per variant: statsmodels' NormalIndPower on the match rate's
   Cohen's h (proportion_effectsize) for a minimum detectable effect (MDE, default 5
   points), at ALPHA and POWER;
@@ -19,6 +20,18 @@ sum and the sum of squares (mean = S/n, variance = (Q - n mean^2) / (n - 1)).
   no verdict is given before every variant has reached it.
 
 The first variant is the control; each other variant is compared with it.
+
+Like with like: the compared figures are those of requests the assignment placed and
+the variant answered itself. Forced requests (X-Experiment-Variant, QA credentials only)
+are left out: the client chose their variant, and with it what goes into that variant's
+figures. Response-cache hits are left out of every per-variant statistic: a hit repeats
+an answer its variant already made (and that was counted then), at no token cost and in
+about a millisecond because of the cache, not of the variant; counting it again would
+also weigh a passage by how often one client resends it. Both are counted (`forced`,
+`cached`) and shown in the report. The sample-ratio check counts the compared requests
+too: it asks whether the population compared follows the weights, and one client that
+resends a passage hundreds of times (hits, all in its company's variant) must not make
+the experiment read as broken any more than it may make it read as won.
 """
 
 from __future__ import annotations
@@ -66,13 +79,18 @@ class VariantData:
     cost_usd: float = 0.0
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
+    forced: float = 0  # served by this variant because a QA credential forced it
+    cached: float = 0  # assigned here, answered from the response cache
 
     @property
     def answered(self) -> float:
+        """Answered by the variant itself: the comparison's requests."""
         return self.success + self.fallback + self.error
 
     @property
     def assigned(self) -> float:
+        """Placed in this variant by the assignment and answered by it, or cancelled:
+        what the split check counts (cache hits and forced requests are not)."""
         return self.answered + self.cancelled
 
     def proportion(self, metric: str) -> tuple[int, int]:
@@ -128,6 +146,8 @@ class Report:
     comparisons: list[Comparison] = field(default_factory=list)
     verdict: str = ""
     alpha: float = ALPHA
+    forced: int = 0  # requests forced by QA credentials: left out of everything above
+    cache_hits: int = 0  # left out of the per-variant statistics, in the split check
 
     def to_json(self) -> dict:
         return _finite(asdict(self))
@@ -220,7 +240,8 @@ def analyse(experiment: str, variants: list[VariantData], window: str = "",
     report = Report(experiment=experiment, window=window, control=control.name,
                     variants=[_variant_row(v) for v in variants], srm_p_value=srm_p,
                     srm=srm, min_sample_size=needed, mde=mde, comparisons=comparisons,
-                    alpha=alpha)
+                    alpha=alpha, forced=round(sum(v.forced for v in variants)),
+                    cache_hits=round(sum(v.cached for v in variants)))
     report.verdict = verdict(report, variants)
     return report
 
@@ -228,7 +249,8 @@ def analyse(experiment: str, variants: list[VariantData], window: str = "",
 def _variant_row(v: VariantData) -> dict:
     answered = v.answered
     return {"name": v.name, "share": v.share, "requests": round(v.assigned),
-            "answered": round(answered),
+            "answered": round(answered), "cache_hits": round(v.cached),
+            "forced": round(v.forced),
             **{metric: v.value(metric) for metric in METRICS},
             "mean_confidence_sd": v.moments("mean_confidence")[1],
             "tokens_per_request_sd": v.moments("tokens_per_request")[1],
@@ -240,7 +262,7 @@ def verdict(report: Report, variants: list[VariantData]) -> str:
     if report.srm:
         return (f"invalid: sample ratio mismatch (chi-square p = {report.srm_p_value:.2g} < "
                 f"{SRM_ALPHA:g}): the split does not follow the weights; fix the assignment "
-                "(or forced traffic) before reading any result")
+                "before reading any result")
     short = [v for v in variants if v.answered < report.min_sample_size]
     if short:
         have = ", ".join(f"{v.name} {round(v.answered)}" for v in short)

@@ -15,6 +15,11 @@ What counts as the same request: the key is a sha256 of
   Zero-width and other format characters are kept for the same reason;
 - the frameworks asked (in the catalogue's order, as validation returns them), top_k;
 - the experiment variant's name and what it changes (ai_assist/experiments), "" when none;
+- the tenant (AI_ASSIST_CACHE_SCOPE=tenant, the default): the API key's name, else the
+  company_id, else the client address, so an answer is only ever served to the tenant
+  whose request made it. Otherwise a hit (its `cached: true`, its X-Cache header, its
+  speed) would tell any key holder that someone else sent this exact passage within the
+  TTL. AI_ASSIST_CACHE_SCOPE=shared leaves the tenant out: for single-tenant services;
 - the catalogue's fingerprint (its content and the embedding model's identity: the one
   that decides when the vector index is rebuilt), and the LLM's fingerprint: Gemini
   model, candidates handed to it, output limit, temperature, thinking budgets, the
@@ -36,7 +41,10 @@ AI_ASSIST_REDIS_URL is set (redis-py's asyncio client, values as JSON, the TTL a
 EX; every replica shares it; the size bound is then Redis's own maxmemory policy, e.g.
 allkeys-lru, and Redis counts its evictions in INFO). Redis errors fail open: the request
 runs the pipeline as if it had missed, esg_mapping_cache_errors_total counts the failed
-operation, and one warning is logged per outage.
+operation, and one warning is logged per outage. After a failure the cache leaves Redis
+alone for a growing backoff (ai_assist/storage_backoff.py; operations meanwhile count
+as failed without a connection attempt), so a frozen Redis is not stormed with
+connections.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from dataclasses import asdict, dataclass, field
 from cachetools import TTLCache
 
 from ai_assist.mapping.types import LLMResult, Match
+from ai_assist.storage_backoff import StoreBackoff
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import TOKEN_TYPES, Metrics
 
@@ -161,11 +170,16 @@ class ResponseCache:
                       MemoryStore(max_entries, ttl_s, metrics.cache_evictions.inc, timer))
         self.scope = digest(scope)  # catalogue and LLM fingerprints
         self._down = False
+        self._backoff = StoreBackoff()
 
-    def key(self, text: str, frameworks: tuple[str, ...], top_k: int, variant=None) -> str:
-        return KEY_PREFIX + digest({"text": normalise_text(text), "frameworks": list(frameworks),
-                                    "top_k": top_k, "variant": variant_identity(variant),
-                                    "scope": self.scope})
+    def key(self, text: str, frameworks: tuple[str, ...], top_k: int, variant=None,
+            tenant: str | None = None) -> str:
+        """The entry's key; `tenant` None: shared by every client."""
+        fields = {"text": normalise_text(text), "frameworks": list(frameworks),
+                  "top_k": top_k, "variant": variant_identity(variant), "scope": self.scope}
+        if tenant is not None:
+            fields["tenant"] = tenant
+        return KEY_PREFIX + digest(fields)
 
     async def get(self, key: str) -> CachedAnswer | None:
         raw = await self._guarded("get", self.store.get(key))
@@ -186,11 +200,16 @@ class ResponseCache:
         await self._guarded("set", self.store.set(key, answer.to_json()))
 
     async def _guarded(self, operation: str, call):
+        if not self._backoff.may_try():  # backing off after a failure: not even a try
+            call.close()
+            self.metrics.cache_errors.labels(operation).inc()
+            return None
         try:
             result = await asyncio.wait_for(call, 2 * REDIS_TIMEOUT_S)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the store failed: behave as a miss
+            self._backoff.failed()
             self.metrics.cache_errors.labels(operation).inc()
             if not self._down:
                 self._down = True
@@ -198,6 +217,7 @@ class ResponseCache:
                             error=f"{type(exc).__name__}: {exc}"[:300],
                             action="requests run the whole pipeline until it is back")
             return None
+        self._backoff.succeeded()
         if self._down:
             self._down = False
             log.info("cache_storage_recovered", backend=self.store.name)

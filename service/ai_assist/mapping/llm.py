@@ -19,10 +19,12 @@ circuit_open, no call made), and the call waits for one of llm_max_concurrency s
 no longer than the deadline allows (reason overloaded when none frees in time).
 
 Retried: 429, 5xx, timeouts, connection errors, anything else the client library raises
-(unexpected_error: a 200 whose body is not JSON, a response its models reject), empty
-answers, unparseable JSON (invalid_json), answers cut off at max_output_tokens that
-repair cannot save (truncated), and JSON that names no candidate (no_valid_match). Other
-4xx are not. The answer is validated against the candidates (no invented ids). When it
+(unexpected_error: a 200 whose body is not JSON, a response its models reject). Other
+4xx are not. Unusable answers (empty, unparseable JSON: invalid_json, cut off at
+max_output_tokens beyond repair: truncated, JSON that names no candidate:
+no_valid_match) are retried only within the retry budget (mapping/retry_budget.py,
+AI_ASSIST_LLM_UNUSABLE_RETRY_BUDGET): a single bad answer is retried, a Gemini that
+answers garbage for minutes costs about one call per request. The answer is validated against the candidates (no invented ids). When it
 gives up it raises an ai_assist.errors class whose `.reason` names the fallback; the
 pipeline counts that and answers from the fallback. Nothing else leaves `map()`: any
 other exception becomes a GeminiAPIError with reason unexpected_error. Cancellation (the
@@ -35,8 +37,12 @@ answer that had text (failed only when no JSON could be recovered: an answer tha
 but names no candidate counts as parsed), gemini_api_in_flight and
 gemini_api_concurrency_wait_seconds around the concurrency bound, and
 esg_mapping_duration_seconds for stage="llm" (all attempts and waits) and
-stage="json_parsing" (each parse + validation). Spans: "llm" > "chat {model}" per call
-(OTel GenAI attributes) and "json_parsing" per answer. The passage is never logged.
+stage="json_parsing" (each parse + validation), gemini_api_retries_denied_total for
+unusable answers the budget did not retry. Spans: "llm" > "chat {model}" per call (OTel
+GenAI attributes) and "json_parsing" per answer. The passage is never logged, nor put on
+a span: Gemini's error messages may quote the request (an INVALID_ARGUMENT names the
+value it refuses), so an HTTP error is described by its code, status and structured
+reasons only (safe_error), and so is what the client library raises.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ from ai_assist.errors import (
 )
 from ai_assist.mapping.breaker import CircuitBreaker
 from ai_assist.mapping.json_repair import parse_llm_json
+from ai_assist.mapping.retry_budget import RetryBudget
 from ai_assist.mapping.prompt import build_prompt, response_schema
 from ai_assist.mapping.types import Candidate, LLMResult, Match
 from ai_assist.telemetry import traffic
@@ -126,6 +133,7 @@ class Attempt:
     truncated: bool = False          # finishReason MAX_TOKENS
     matches: list[Match] | None = None
     parse_result: str = "valid"
+    budget_denied: bool = False      # unusable, and the retry budget refused a retry
 
     @property
     def billed_tokens(self) -> int:
@@ -133,7 +141,40 @@ class Attempt:
 
     @property
     def retryable(self) -> bool:
-        return self.failure is not None and self.failure not in NOT_RETRIED
+        return (self.failure is not None and self.failure not in NOT_RETRIED
+                and not self.budget_denied)
+
+
+class GeminiErrorSummary(Exception):
+    """What Gemini (or its client library) said went wrong, without its free text."""
+
+
+def safe_error(exc: BaseException) -> BaseException:
+    """An exception fit for logs, spans and the cause chain: Gemini's HTTP errors
+    reduced to code, status and the reasons of their structured details (their message
+    may quote the passage), the client library's validation errors to their type and
+    locations (pydantic's text repeats the input). Others are kept: ours, timeouts and
+    connection errors name no request content."""
+    if isinstance(exc, genai_errors.APIError):
+        details = exc.details.get("error", exc.details) if isinstance(exc.details,
+                                                                          dict) else {}
+        found = details.get("details") if isinstance(details, dict) else None
+        reasons = sorted({str(d.get("reason") or str(d.get("@type", "")).rsplit(".", 1)[-1])
+                          for d in found or [] if isinstance(d, dict)} - {""})
+        text = f"HTTP {exc.code} {exc.status or ''}".rstrip()
+        if reasons:
+            text += f" ({', '.join(reasons)[:120]})"
+        return GeminiErrorSummary(f"{text}; Gemini's message is not logged (it may quote "
+                                  "the request)")
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":
+        try:
+            places = sorted({".".join(map(str, e.get("loc", ())))
+                             for e in exc.errors(include_input=False)})
+        except TypeError:
+            places = []
+        return GeminiErrorSummary(f"ValidationError at {', '.join(places)[:200] or '?'}")
+    return exc
 
 
 def _describe(error: BaseException | None) -> str | None:
@@ -268,6 +309,7 @@ class GeminiMapper:
         self._random = random.Random()
         self.breaker = CircuitBreaker(settings.circuit_failure_threshold,
                                       settings.circuit_cooldown_s, metrics)
+        self.retry_budget = RetryBudget(settings.llm_unusable_retry_budget)
         self._slots = asyncio.Semaphore(settings.llm_max_concurrency)
 
     async def aclose(self) -> None:
@@ -346,10 +388,10 @@ class GeminiMapper:
                 raise error from exc
             except Exception as exc:  # never let the client library's surprises out
                 error = GeminiAPIError(f"Gemini {self.model}: unexpected "
-                                       f"{type(exc).__name__}: {_describe(exc)}",
+                                       f"{type(exc).__name__}: {_describe(safe_error(exc))}",
                                        reason="unexpected_error")
                 self._mark(span, error)
-                raise error from exc
+                raise error from safe_error(exc)
             finally:
                 self.metrics.stage_duration.labels("llm").observe(
                     time.perf_counter() - started, exemplar=trace_exemplar())
@@ -374,6 +416,13 @@ class GeminiMapper:
             number = len(attempts) + 1
             done = await self._attempt(prompt, config, candidates, top_k, number, deadline)
             attempts.append(done)
+            if done.outcome == "ok":  # an answer came: usable or not, it feeds the budget
+                unusable = done.failure in WASTE_REASONS
+                self.retry_budget.record(not unusable)
+                if unusable and not self.retry_budget.allows_retry():
+                    done.budget_denied = True
+                    if number <= self.settings.llm_max_retries:  # a retry was still due
+                        self.metrics.gemini_retries_denied.labels(done.failure).inc()
             return done
 
         def before_retry(state: RetryCallState) -> None:
@@ -580,8 +629,8 @@ class GeminiMapper:
                     "deadline_exceeded" if cut_by_deadline else "timeout"))
             except genai_errors.APIError as exc:
                 outcome = classify_api_error(exc.code)
-                attempt = Attempt(outcome=outcome, failure=outcome, error=exc, code=exc.code,
-                                  retry_hint_s=_retry_hint_s(exc))
+                attempt = Attempt(outcome=outcome, failure=outcome, error=safe_error(exc),
+                                  code=exc.code, retry_hint_s=_retry_hint_s(exc))
             except _CONNECTION_ERRORS as exc:
                 attempt = Attempt(outcome="connection_error", failure="connection_error",
                                   error=exc)
@@ -593,7 +642,7 @@ class GeminiMapper:
             except Exception as exc:  # what the client library raised: a 200 that is not
                 # JSON (JSONDecodeError), a body its models reject (ValidationError), ...
                 attempt = Attempt(outcome="unexpected_error", failure="unexpected_error",
-                                  error=exc)
+                                  error=safe_error(exc))
             finally:
                 self.metrics.gemini_in_flight.dec()
             weak = (attempt.outcome == "timeout" and cut_by_deadline

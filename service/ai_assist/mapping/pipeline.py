@@ -129,10 +129,17 @@ class Pipeline:
 
     async def run(self, text: str, frameworks: tuple[str, ...], top_k: int,
                   deadline: float | None = None, *,
-                  variant: Variant | None = None, synthetic: bool = False) -> MappingResult:
+                  variant: Variant | None = None, synthetic: bool = False,
+                  label: str | None = None, tenant: str | None = None) -> MappingResult:
         """`variant`: the request's experiment variant (ai_assist/experiments); its set
         fields replace the settings' candidates, prompt version, Gemini model, thinking
-        budget and LLM on/off for this request.
+        budget and LLM on/off for this request. `label`: the `variant` label its match
+        and confidence figures are counted under (default: the variant's name; the app
+        passes "none" for a forced request); a cache hit is always counted under "none",
+        since it repeats an answer its variant already made and was counted for.
+
+        `tenant`: whose cached answers it may be served, and under whose key its own
+        answer is stored (AI_ASSIST_CACHE_SCOPE; None: the cache is shared).
 
         `synthetic`: a golden-set canary check (ai_assist/canary.py): it marks the
         caller's context (telemetry/traffic.py), so the user-facing metrics leave it out
@@ -149,16 +156,17 @@ class Pipeline:
         span = trace.get_current_span()
         span.set_attribute("esg.text_length", len(text))
         span.set_attribute("esg.frameworks", ",".join(frameworks))
-        label = variant.name if variant is not None else VARIANT_NONE
+        if label is None:
+            label = variant.name if variant is not None else VARIANT_NONE
         wanted = (variant.candidates if variant and variant.candidates
                   else self.settings.candidates)
         log.info("esg_mapping_started", frameworks=list(frameworks), top_k=top_k, **fingerprint)
-        key = (self.cache.key(text, frameworks, top_k, variant)
+        key = (self.cache.key(text, frameworks, top_k, variant, tenant)
                if self.cache and not synthetic else None)
         if key is not None:
             hit = await self._cached(key, span)
             if hit is not None:
-                self._count_answer(hit, label)
+                self._count_answer(hit, VARIANT_NONE)
                 log.info("esg_mapping_completed", matches=len(hit.matches),
                          average_confidence=hit.average_confidence, fallback_used=False,
                          fallback_reason=None, cached=True)

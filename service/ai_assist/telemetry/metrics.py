@@ -39,6 +39,10 @@ REJECT_REASONS = (
     "json_too_deep", "number_too_large", "invalid_unicode",
     "unauthorized",  # API keys are configured and the request carries no valid one
     "unknown_variant",  # X-Experiment-Variant names no variant of the running experiment
+    # X-Experiment-Variant sent without a QA credential (the admin key or a QA key name)
+    "variant_forcing_forbidden",
+    # the request line and headers together exceed AI_ASSIST_MAX_HEADER_BYTES (431)
+    "headers_too_large",
 )
 MATCH_RESULTS = ("matched", "unmatched")
 JSON_PARSE_RESULTS = ("valid", "repaired", "failed")
@@ -61,6 +65,12 @@ RETRY_REASONS = (
 )
 WASTE_REASONS = ("invalid_json", "empty_answer", "truncated", "no_valid_match")
 CIRCUIT_STATES = ("closed", "half_open", "open")  # gauge values 0, 1, 2
+# why a request of a running experiment is left out of the per-variant comparison:
+# forced (X-Experiment-Variant, QA only) or cached (a response-cache hit)
+EXCLUDED_REASONS = ("forced", "cached")
+# failed attempts on the admin endpoint: refused (401, no or a wrong key) or locked_out
+# (429: this address failed too often in the last minute; the key was not even checked)
+ADMIN_AUTH_FAILURES = ("refused", "locked_out")
 ERROR_TYPES = (
     "EmbeddingError", "VectorStoreError", "GeminiAPIError", "GeminiTimeoutError",
     "GeminiRateLimitError", "TokenLimitExceededError", "InvalidLLMResponseError",
@@ -97,6 +107,7 @@ EMBEDDING_QUEUE_DEPTH = "esg_embedding_queue_depth"
 GEMINI_TOKENS_TOTAL = "gemini_tokens_used_total"
 GEMINI_CALLS_TOTAL = "gemini_api_calls_total"
 GEMINI_RETRIES_TOTAL = "gemini_api_retries_total"
+GEMINI_RETRIES_DENIED_TOTAL = "gemini_api_retries_denied_total"
 GEMINI_WASTED_TOKENS_TOTAL = "gemini_tokens_wasted_total"
 GEMINI_IN_FLIGHT = "gemini_api_in_flight"
 GEMINI_CONCURRENCY_WAIT = "gemini_api_concurrency_wait_seconds"
@@ -119,21 +130,25 @@ CACHE_ERRORS_TOTAL = "esg_mapping_cache_errors_total"
 CACHE_LOOKUP_RESULTS = ("hit", "miss")
 CACHE_OPERATIONS = ("get", "set")
 PROFILING_OUTAGES_TOTAL = "ai_assist_profiling_server_outages_total"
+ADMIN_AUTH_FAILURES_TOTAL = "ai_assist_admin_auth_failures_total"
 # A/B experiments (ai_assist/experiments): the `variant` label below, the squares the
 # report's Welch tests need (summed across replicas like any counter), the running split.
 CONFIDENCE_SQUARES_TOTAL = "esg_mapping_confidence_squares_total"
 REQUEST_TOKENS_TOTAL = "esg_mapping_request_tokens_total"
 REQUEST_TOKENS_SQUARES_TOTAL = "esg_mapping_request_tokens_squares_total"
 EXPERIMENT_VARIANT_WEIGHT = "ai_assist_experiment_variant_weight_ratio"
+EXPERIMENT_EXCLUDED_TOTAL = "esg_experiment_excluded_requests_total"
 # the golden-set canary (ai_assist/canary.py)
 CANARY_CHECKS_TOTAL = "esg_canary_checks_total"
 CANARY_HITS_TOTAL = "esg_canary_hits_total"
 CANARY_HIT_RATIO = "esg_canary_hit_ratio"
 CANARY_LAST_RUN = "esg_canary_last_run_timestamp_seconds"
 CANARY_LANGUAGES = ("en", "ko")
-# `variant`: "none" when no experiment runs (and for requests refused before assignment),
-# else the running experiment's variant; at most MAX_VARIANTS + 1 values, all known at
-# start-up from AI_ASSIST_EXPERIMENT_FILE.
+# `variant`: the running experiment's variant that a request was assigned to; "none" when
+# no experiment runs, for requests refused before assignment, and for requests left out
+# of the comparison (forced by a QA credential, or served from the response cache: see
+# EXPERIMENT_EXCLUDED_TOTAL, whose own `variant` names the variant that served them). At
+# most MAX_VARIANTS + 1 values, all known at start-up from AI_ASSIST_EXPERIMENT_FILE.
 VARIANT = "variant"
 
 
@@ -226,6 +241,12 @@ CATALOGUE: tuple[MetricDef, ...] = (
     MetricDef(GEMINI_RETRIES_TOTAL, "counter",
               "Gemini calls repeated after a failed attempt, by the failure.",
               {"reason": RETRY_REASONS}),
+    MetricDef(GEMINI_RETRIES_DENIED_TOTAL, "counter",
+              "Unusable Gemini answers (invalid JSON after repair, empty, truncated, no "
+              "valid match) that were not retried because the retry budget "
+              "(AI_ASSIST_LLM_UNUSABLE_RETRY_BUDGET) was spent: the request got the "
+              "fallback after one call. A Gemini that answers garbage costs about one "
+              "call per request once this moves.", {"reason": WASTE_REASONS}),
     MetricDef(GEMINI_WASTED_TOKENS_TOTAL, "counter",
               "Tokens billed for Gemini answers that were thrown away (unparseable or "
               "empty). Token efficiency = 1 - wasted / used.", {"reason": WASTE_REASONS}),
@@ -268,6 +289,11 @@ CATALOGUE: tuple[MetricDef, ...] = (
               "Times the Pyroscope server stopped answering the continuous profiler's "
               "probe (AI_ASSIST_PROFILING_ENABLED); profiles of an outage are dropped, each "
               "outage is logged once."),
+    MetricDef(ADMIN_AUTH_FAILURES_TOTAL, "counter",
+              "Failed attempts on the admin endpoint (POST /admin/profile): refused (401, "
+              "no key or a wrong one) or locked_out (429: the address failed too often in "
+              "the last minute, so the key was not checked).",
+              {"outcome": ADMIN_AUTH_FAILURES}),
     MetricDef(CONFIDENCE_SQUARES_TOTAL, "counter",
               f"Sum of the squares of the values observed by {CONFIDENCE} (with its _sum "
               "and _count: the variance of a variant's confidence for Welch's t-test).",
@@ -285,6 +311,14 @@ CATALOGUE: tuple[MetricDef, ...] = (
               "The running A/B experiment: one series per variant, its configured share "
               f"of the traffic (0..1); absent when none runs. At most {MAX_VARIANTS} "
               "variants.", {"experiment": (), VARIANT: ()}),
+    MetricDef(EXPERIMENT_EXCLUDED_TOTAL, "counter",
+              "Requests of the running A/B experiment left out of the per-variant "
+              "comparison, by the variant that served them and why: forced (the "
+              "X-Experiment-Variant header, QA credentials only) or cached (a response-"
+              "cache hit repeats an answer the variant already made, at no token cost). "
+              "Their request metrics carry variant=\"none\"; the A/B report counts "
+              "them, and adds the cached ones back into the sample-ratio check.",
+              {"reason": EXCLUDED_REASONS, VARIANT: ()}),
     MetricDef(CANARY_CHECKS_TOTAL, "counter",
               "Golden-set passages the canary (AI_ASSIST_CANARY_INTERVAL_S) mapped through "
               "the live pipeline, by the passage's language.",
@@ -311,6 +345,7 @@ USER_TRAFFIC_ONLY = frozenset({
     JSON_PARSE_TOTAL, FALLBACKS_TOTAL, ERRORS_TOTAL, DUPLICATE_REQUESTS_TOTAL,
     VECTOR_SIMILARITY, CACHE_LOOKUPS_TOTAL, CACHE_TOKENS_SAVED_TOTAL,
     CONFIDENCE_SQUARES_TOTAL, REQUEST_TOKENS_TOTAL, REQUEST_TOKENS_SQUARES_TOTAL,
+    EXPERIMENT_EXCLUDED_TOTAL,
 })
 
 BY_NAME: dict[str, MetricDef] = {m.name: m for m in CATALOGUE}
@@ -434,6 +469,9 @@ class Metrics:
     @property
     def gemini_retries(self) -> Counter: return self._objects[GEMINI_RETRIES_TOTAL]
     @property
+    def gemini_retries_denied(self) -> Counter:
+        return self._objects[GEMINI_RETRIES_DENIED_TOTAL]
+    @property
     def wasted_tokens(self) -> Counter: return self._objects[GEMINI_WASTED_TOKENS_TOTAL]
     @property
     def gemini_in_flight(self) -> Gauge: return self._objects[GEMINI_IN_FLIGHT]
@@ -479,6 +517,10 @@ class Metrics:
         return self._objects[REQUEST_TOKENS_SQUARES_TOTAL]
     @property
     def experiment_weight(self) -> Gauge: return self._objects[EXPERIMENT_VARIANT_WEIGHT]
+    @property
+    def experiment_excluded(self) -> Counter: return self._objects[EXPERIMENT_EXCLUDED_TOTAL]
+    @property
+    def admin_auth_failures(self) -> Counter: return self._objects[ADMIN_AUTH_FAILURES_TOTAL]
     @property
     def canary_checks(self) -> Counter: return self._objects[CANARY_CHECKS_TOTAL]
     @property

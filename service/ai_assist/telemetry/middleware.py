@@ -42,10 +42,24 @@ class BodyTooLarge(Exception):
     pass
 
 
+def header_bytes(scope) -> int:
+    """The request line and headers as they were sent on HTTP/1.1 (names, values, `: `,
+    line ends, the blank line): what AI_ASSIST_MAX_HEADER_BYTES bounds."""
+    target = len(scope.get("raw_path") or scope["path"].encode("utf-8"))
+    query = scope.get("query_string") or b""
+    line = len(scope["method"]) + 1 + target + (1 + len(query) if query else 0) + 11
+    return line + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", [])) + 2
+
+
 class RequestContextMiddleware:
-    def __init__(self, app, max_body_bytes: int, on_unhandled=None) -> None:
+    def __init__(self, app, max_body_bytes: int, on_unhandled=None,
+                 max_header_bytes: int = 0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # 0: no bound here. The server's own bound (h11) holds only while a header block
+        # is incomplete: a whole block that arrives in one read passes it, so the app
+        # checks the total of every request itself.
+        self.max_header_bytes = max_header_bytes
         # on_unhandled(exc, scope) -> (error_type, severity): the app counts the error
         self.on_unhandled = on_unhandled
 
@@ -89,7 +103,13 @@ class RequestContextMiddleware:
             span.set_attribute("url.path", path)
             span.set_attribute("request.id", request_id)
             declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
+            sent_headers = header_bytes(scope) if self.max_header_bytes else 0
+            if sent_headers > self.max_header_bytes:
+                await self._refuse(send_with_id, request_id, scope, "headers_too_large",
+                                   f"the request line and headers take {sent_headers} "
+                                   f"bytes; the limit is {self.max_header_bytes}", 431,
+                                   [(b"connection", b"close")])
+            elif declared.isdigit() and int(declared) > self.max_body_bytes:
                 await self._too_large(send_with_id, request_id, scope)
             else:
                 try:
@@ -128,15 +148,20 @@ class RequestContextMiddleware:
                           [(b"connection", b"close")])
 
     async def _too_large(self, send, request_id: str, scope) -> None:
+        await self._refuse(send, request_id, scope, "body_too_large",
+                           f"request body is larger than {self.max_body_bytes} bytes", 413)
+
+    async def _refuse(self, send, request_id: str, scope, reason: str, message: str,
+                      status: int, headers: list[tuple[bytes, bytes]] = ()) -> None:
+        """A refusal before the app: counted as the mapping route's rejection there."""
         from ai_assist.rejections import RequestRejected
 
         hook = scope.get("app") and getattr(scope["app"].state, "on_rejected", None)
-        rejection = RequestRejected("body_too_large", f"request body is larger than "
-                                    f"{self.max_body_bytes} bytes", status=413)
+        rejection = RequestRejected(reason, message, status=status)
         if hook and scope["path"].startswith("/v1/esg/map"):
             hook(rejection)
         await _send_error(send, rejection.status, rejection.reason, rejection.message,
-                          request_id)
+                          request_id, headers)
 
 
 async def _send_error(send, status: int, reason: str, message: str, request_id: str,
