@@ -53,9 +53,14 @@ class RateLimiter:
                 window = max(1, math.ceil(60 * burst / per_minute))
                 self._items.append(RateLimitItemPerSecond(burst, window))
             self._items.append(RateLimitItemPerMinute(per_minute))
+        # redis-py (as the cache), not limits' default coredis: one client library, and
+        # its connections retry nothing themselves (retry_on_timeout off), so a try is
+        # one connection at most; StoreBackoff decides when to try again.
         storage: Storage = (storage_from_string(limits_storage_uri(redis_url),
-                                                connect_timeout=REDIS_TIMEOUT_S,
-                                                stream_timeout=REDIS_TIMEOUT_S)
+                                                implementation="redispy",
+                                                socket_connect_timeout=REDIS_TIMEOUT_S,
+                                                socket_timeout=REDIS_TIMEOUT_S,
+                                                retry_on_timeout=False)
                             if redis_url else MemoryStorage())
         self._limiter = MovingWindowRateLimiter(storage)
         # only a shared store can be down; memory never fails
