@@ -21,6 +21,7 @@ What comes from where:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -277,7 +278,7 @@ def _receiver(receiver: dict) -> dict:
     return out
 
 
-def alertmanager_config(env: dict[str, str] | None = None) -> dict:
+def alertmanager_config(env: dict[str, str] | None = None, scale: Scale = COMMITTED) -> dict:
     """alerting/alertmanager.py's routing as the Prometheus Operator's namespaced
     AlertmanagerConfig. The operator merges it into the cluster's Alertmanager config
     under a route that matches only this namespace's alerts (`namespace="<ns>"`, with
@@ -287,7 +288,9 @@ def alertmanager_config(env: dict[str, str] | None = None) -> dict:
     AddAlertmanagerConfigs, namespaceEnforcer, convertRoute). Its root route may carry no
     matchers, and the cluster's Watchdog and Kube* alerts never reach it."""
     settings = alertmanager.Settings.from_env({**LINK_SETTINGS, **(env or {})})
-    config = alertmanager.config(settings)
+    timing = alertmanager.Timing(**{f.name: scale(getattr(alertmanager.Timing, f.name))
+                                    for f in dataclasses.fields(alertmanager.Timing)})
+    config = alertmanager.config(settings, timing)
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "AlertmanagerConfig",
         "metadata": _meta(NAME, RELEASE_LABEL),
@@ -319,12 +322,12 @@ NAME_REFERENCES = {"nameReference": [{"kind": "Deployment", "fieldSpecs": [
     {"kind": "ScaledObject", "group": "keda.sh", "path": "spec/scaleTargetRef/name"}]}]}
 
 
-def base() -> dict[str, dict]:
+def base(scale: Scale = COMMITTED) -> dict[str, dict]:
     """One deployment of the service: what each namespace that runs it applies."""
+    links = {k: os.environ[k] for k in LINK_SETTINGS if k in os.environ}
     files = {"deployment.yaml": deployment(), "service.yaml": service(),
              "servicemonitor.yaml": service_monitor(), "pdb.yaml": pod_disruption_budget(),
-             "alertmanagerconfig.yaml": alertmanager_config(
-                 {k: os.environ[k] for k in LINK_SETTINGS if k in os.environ})}
+             "alertmanagerconfig.yaml": alertmanager_config(links, scale)}
     files["kustomizeconfig.yaml"] = NAME_REFERENCES
     files["kustomization.yaml"] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
@@ -565,6 +568,7 @@ def demo_overlay() -> dict[str, dict]:
     """The CPU overlay with the emulator: a cluster without a Gemini key."""
     return {"kustomization.yaml": {
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": NAMESPACE,
         "resources": ["../cpu"], "components": ["../../components/gemini-emulator"]}}
 
 
@@ -591,7 +595,7 @@ def _text(documents) -> str:
 def manifests(scale: Scale = COMMITTED) -> dict[str, dict | list]:
     """Path under deploy/k8s -> document (or documents); `scale` shortens the rules'
     windows for the simulated-cluster test, as for the alert tests."""
-    out: dict[str, dict | list] = {f"base/{k}": v for k, v in base().items()}
+    out: dict[str, dict | list] = {f"base/{k}": v for k, v in base(scale).items()}
     out.update({f"monitoring/{k}": v for k, v in monitoring(scale).items()})
     out.update({f"components/gemini-emulator/{k}": v
                 for k, v in emulator_component().items()})

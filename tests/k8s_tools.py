@@ -35,6 +35,9 @@ CRD_TYPES = {
     "monitoring.coreos.com/v1/PrometheusRule":
         ("@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule",
          "IPrometheusRule"),
+    "monitoring.coreos.com/v1alpha1/AlertmanagerConfig":
+        ("@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1/"
+         "AlertmanagerConfig", "IAlertmanagerConfig"),
 }
 
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from ai_assist.samples import SAMPLES
 from observability import bands, slo
 from observability import uids as links
 from alerting import anomaly
@@ -30,7 +28,7 @@ from observability.sli import REQUEST_RATE
 from observability.thresholds import BY_KEY
 from tests.harness.processes import ROOT, python_env, start_emulator, start_service, wait_until
 from tests.harness.prom import WebhookReceiver, start_alertmanager, start_prometheus
-from tests.harness.traffic import Tally, map_request
+from tests.harness.traffic import Background
 
 pytestmark = pytest.mark.stack
 
@@ -63,32 +61,6 @@ def write_scaled_rules(directory: Path) -> list[Path]:
     return paths
 
 
-class Traffic:
-    """Mapping requests back to back in a thread, until stopped."""
-
-    def __init__(self, url: str) -> None:
-        self.url, self.sent, self.tally = url, 0, Tally()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                map_request(self.tally, self.url, SAMPLES[self.sent % len(SAMPLES)][1],
-                            client_id="e2e")
-            except Exception:  # the service answering 5xx is the point; keep sending
-                pass
-            self.sent += 1
-
-    def __enter__(self) -> "Traffic":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(70)
-
-
 def notified(receiver: WebhookReceiver, alertname: str, status: str,
              severity: str = "critical") -> bool:
     return any(alert["status"] == status and alert["labels"].get("alertname") == alertname
@@ -114,7 +86,7 @@ def test_gemini_failures_page_through_alertmanager_and_resolve(tmp_path):
                                     write_scaled_rules(tmp_path / "rules"),
                                     alertmanager_url=alertmanager.url)
             stack.append(prom)
-            with Traffic(service.url):
+            with Background(service.url, client_id="e2e"):
                 wait_until(lambda: any(v > 0 for _, v in prom.query(REQUEST_RATE)),
                            DEADLINE_S, "healthy traffic recorded")
                 # the anomaly band needs history that ended GAP ago to stand on

@@ -23,6 +23,7 @@ from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import SERVICE_NAME
 from dashboards.lib.profiles import PROFILE_TYPE
 from observability import uids as DS
+from observability.selectors import SCRAPE_JOB
 from tests.harness.compose import GPU_FILE, ROOT, resolved_config, run_compose
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
@@ -127,8 +128,8 @@ def test_promtool_accepts_the_config_with_its_rules(tmp_path):
 
 def test_prometheus_scrapes_every_replica_and_alerts_alertmanager(services):
     config = _yaml(PROMETHEUS_YML)
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == DS.SCRAPE_JOB]
-    assert DS.SCRAPE_JOB == SERVICE_NAME and SERVICE_NAME in services
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == SCRAPE_JOB]
+    assert SCRAPE_JOB == SERVICE_NAME and SERVICE_NAME in services
     (sd,) = job["dns_sd_configs"]
     assert sd["names"] == [SERVICE_NAME] and sd["type"] == "A" and sd["port"] == ports.SERVICE
     assert job.get("metrics_path", "/metrics") == "/metrics"

@@ -38,9 +38,12 @@ def _binary(*names: str) -> str:
 
 def local_config(targets: Sequence[str], rule_files: Sequence[Path], self_address: str,
                  alertmanager: str | None, scrape_interval: str,
-                 evaluation_interval: str, file_sd: Path | None = None) -> dict:
+                 evaluation_interval: str, file_sd: Path | None = None,
+                 jobs: Sequence[dict] = ()) -> dict:
     """prometheus/prometheus.yml, pointed at this machine: the service's targets listed,
-    or read from `file_sd` (Prometheus's file-based discovery) when given."""
+    or read from `file_sd` (Prometheus's file-based discovery) when given, or the scrape
+    `jobs` given instead of the service's (the cluster simulation's, tests/harness/
+    cluster.py)."""
     config = yaml.safe_load(PROMETHEUS_YML.read_text())
     config["global"].update(scrape_interval=scrape_interval,
                             evaluation_interval=evaluation_interval)
@@ -49,16 +52,20 @@ def local_config(targets: Sequence[str], rule_files: Sequence[Path], self_addres
         config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
     else:
         config.pop("alerting", None)
-    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    service = jobs[SCRAPE_JOB]
-    for key in [k for k in service if k.endswith("_sd_configs")]:
-        del service[key]
-    if file_sd:
-        service["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "1s"}]
-    else:
-        service["static_configs"] = [{"targets": list(targets)}]
-    if "prometheus" in jobs:
-        jobs["prometheus"]["static_configs"] = [{"targets": [self_address]}]
+    if jobs:
+        config["scrape_configs"] = [*(j for j in config["scrape_configs"]
+                                      if j["job_name"] != SCRAPE_JOB), *jobs]
+    by_name = {job["job_name"]: job for job in config["scrape_configs"]}
+    if SCRAPE_JOB in by_name:
+        service = by_name[SCRAPE_JOB]
+        for key in [k for k in service if k.endswith("_sd_configs")]:
+            del service[key]
+        if file_sd:
+            service["file_sd_configs"] = [{"files": [str(file_sd)], "refresh_interval": "1s"}]
+        else:
+            service["static_configs"] = [{"targets": list(targets)}]
+    if "prometheus" in by_name:
+        by_name["prometheus"]["static_configs"] = [{"targets": [self_address]}]
     return config
 
 
@@ -118,7 +125,8 @@ class PromHandle:
 
 def start_prometheus(work_dir: Path, targets: list[str], rule_files: Sequence[Path] = (),
                      alertmanager_url: str | None = None, scrape_interval: str = "1s",
-                     evaluation_interval: str = "1s", file_sd: Path | None = None) -> PromHandle:
+                     evaluation_interval: str = "1s", file_sd: Path | None = None,
+                     jobs: Sequence[dict] = ()) -> PromHandle:
     port = free_port()
     address = f"127.0.0.1:{port}"
     directory = Path(work_dir) / f"prometheus-{port}"
@@ -126,7 +134,7 @@ def start_prometheus(work_dir: Path, targets: list[str], rule_files: Sequence[Pa
     config_path = directory / "prometheus.yml"
     config = local_config(targets, rule_files, address,
                           _address(alertmanager_url) if alertmanager_url else None,
-                          scrape_interval, evaluation_interval, file_sd)
+                          scrape_interval, evaluation_interval, file_sd, jobs)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     process = Process("prometheus", [
         _binary("prometheus"), f"--config.file={config_path}",

@@ -57,8 +57,9 @@ def idle_window(stack) -> tuple[float, float]:
 
 
 def evaluate(stack, expr: str, at: float, interval_s: float) -> list[tuple[dict, float]]:
-    return stack.prom.query(fill_variables(expr, RANGE_S, interval_s, stack.scrape_interval_s),
-                            time=at)
+    """`expr` as Grafana sends it, the stack's `variables` picked (else All)."""
+    return stack.prom.query(fill_variables(expr, RANGE_S, interval_s, stack.scrape_interval_s,
+                                           getattr(stack, "variables", None)), time=at)
 
 
 # --- the truth ---------------------------------------------------------------------

@@ -205,3 +205,34 @@ def drive_experiment(base_url: str, tally: Tally, experiment: dict,
                       jobs))
     tally.finished_at = time.time()
     return tally
+
+
+class Background:
+    """Mapping requests back to back in a thread, round-robin over `urls`, until the
+    `with` block ends; every answer recorded in `tally` (a 5xx is recorded, not raised)."""
+
+    def __init__(self, *urls: str, client_id: str = "background") -> None:
+        import threading
+
+        self.urls, self.client_id, self.sent, self.tally = urls, client_id, 0, Tally()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                map_request(self.tally, self.urls[self.sent % len(self.urls)],
+                            SAMPLES[self.sent % len(SAMPLES)][1], client_id=self.client_id)
+            except requests.RequestException:  # a replica that was stopped on purpose
+                pass
+            self.sent += 1
+
+    def __enter__(self) -> "Background":
+        self.tally.started_at = time.time()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(70)
+        self.tally.finished_at = time.time()
