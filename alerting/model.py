@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 SEVERITIES = ("warning", "critical")
 RUNBOOK = "docs/runbook.md"
+# The dashboard link opens on the alert's own deployment (empty where series carry no
+# namespace, as in compose, which is what the variable then matches).
+DASHBOARD_QUERY = "?var-namespace={{ $labels.namespace }}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Alert:
 
     @property
     def dashboard_path(self) -> str:
-        return f"/d/{self.dashboard}"
+        return f"/d/{self.dashboard}{DASHBOARD_QUERY}"
 
     def to_rule(self) -> dict:
         rule = {"alert": self.name, "expr": self.expr}

@@ -132,7 +132,7 @@ def _expected(firing: Firing) -> dict:
                 "summary": render(alert.summary, value, labels),
                 "description": render(alert.description, value, labels),
                 "runbook_url": alert.runbook_url,
-                "dashboard": alert.dashboard_path}}
+                "dashboard": render(alert.dashboard_path, value, labels)}}
 
 
 def _minutes(duration: str) -> int:

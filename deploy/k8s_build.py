@@ -79,6 +79,9 @@ LINK_SETTINGS = {"AI_ASSIST_GRAFANA_URL": "https://grafana.example.com",
 # release label (the chart's default selector); the Grafana sidecar takes labelled ConfigMaps.
 RELEASE_LABEL = {"release": "kube-prometheus-stack"}
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+# The Alertmanager selects AlertmanagerConfigs in namespaces with this label (the values
+# of kube-prometheus-stack/values.yaml; the chart's own example label).
+ALERTING_NAMESPACE_LABEL = {"alertmanagerconfig": "enabled"}
 DASHBOARD_FOLDER = {"grafana_folder": "AI Assist"}
 INDEX_DIR = "/home/app/index"  # the Dockerfile's AI_ASSIST_CHROMA_PATH
 PRESTOP_S = 5  # endpoints leave the Service before the process stops accepting
@@ -322,10 +325,40 @@ NAME_REFERENCES = {"nameReference": [{"kind": "Deployment", "fieldSpecs": [
     {"kind": "ScaledObject", "group": "keda.sh", "path": "spec/scaleTargetRef/name"}]}]}
 
 
+def namespace() -> dict:
+    """The deployment's namespace (an overlay's `namespace:` renames it), labelled so that
+    the cluster's Alertmanager reads its AlertmanagerConfig."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": NAMESPACE, "labels": dict(ALERTING_NAMESPACE_LABEL)}}
+
+
+def stack_values() -> dict:
+    """What kube-prometheus-stack's Helm values need for the bundle: its Alertmanager
+    reading AlertmanagerConfigs from labelled namespaces (without a namespace selector
+    the operator reads only the Alertmanager's own namespace: prometheus-operator
+    pkg/apis/monitoring/v1/alertmanager_types.go), and Grafana's dashboard sidecar with
+    the folder annotation. Its Prometheus already selects ServiceMonitors and
+    PrometheusRules labelled with the release, in every namespace (the chart's
+    defaults)."""
+    return {
+        "alertmanager": {"alertmanagerSpec": {
+            "alertmanagerConfigSelector": {"matchLabels": dict(RELEASE_LABEL)},
+            "alertmanagerConfigNamespaceSelector": {
+                "matchLabels": dict(ALERTING_NAMESPACE_LABEL)}}},
+        "grafana": {"sidecar": {"dashboards": {
+            "enabled": True, "label": next(iter(DASHBOARD_LABEL)),
+            "labelValue": DASHBOARD_LABEL[next(iter(DASHBOARD_LABEL))],
+            "searchNamespace": "ALL",
+            "folderAnnotation": next(iter(DASHBOARD_FOLDER)),
+            "provider": {"foldersFromFilesStructure": True}}}},
+    }
+
+
 def base(scale: Scale = COMMITTED) -> dict[str, dict]:
     """One deployment of the service: what each namespace that runs it applies."""
     links = {k: os.environ[k] for k in LINK_SETTINGS if k in os.environ}
-    files = {"deployment.yaml": deployment(), "service.yaml": service(),
+    files = {"namespace.yaml": namespace(),
+             "deployment.yaml": deployment(), "service.yaml": service(),
              "servicemonitor.yaml": service_monitor(), "pdb.yaml": pod_disruption_budget(),
              "alertmanagerconfig.yaml": alertmanager_config(links, scale)}
     files["kustomizeconfig.yaml"] = NAME_REFERENCES
@@ -604,6 +637,7 @@ def manifests(scale: Scale = COMMITTED) -> dict[str, dict | list]:
     out.update({f"overlays/demo/{k}": v for k, v in demo_overlay().items()})
     out.update({f"overlays/example-staging/{k}": v for k, v in example_overlay().items()})
     out["prometheus-adapter/values.yaml"] = adapter_values()
+    out["kube-prometheus-stack/values.yaml"] = stack_values()
     return out
 
 

@@ -110,7 +110,7 @@ def test_gemini_failures_page_through_alertmanager_and_resolve(tmp_path):
                                 if a["labels"].get("alertname") == ERROR_RATE
                                 and a["labels"]["severity"] == "critical")
         assert alert["annotations"]["runbook_url"] == f"docs/runbook.md#{ERROR_RATE.lower()}"
-        assert alert["annotations"]["dashboard"] == f"/d/{links.HEALTH}"
+        assert alert["annotations"]["dashboard"] == f"/d/{links.HEALTH}?var-namespace="
         assert "Error rate is" in alert["annotations"]["description"]
         assert payload["receiver"] == "critical"
     finally:

@@ -40,7 +40,8 @@ from tests.harness.rules import (
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED_ALERTMANAGER = build.ALERTMANAGER_YML
 RUNBOOK = build.RUNBOOK_MD
-DASHBOARD_PATHS = {f"/d/{uid}" for uid in links.DASHBOARDS}
+DASHBOARD_PATHS = {f"/d/{uid}?var-namespace={{{{ $labels.namespace }}}}"
+                   for uid in links.DASHBOARDS}
 
 
 def _tool(name: str) -> str:
@@ -162,7 +163,7 @@ def test_threshold_alerts_point_at_a_dashboard_that_shows_their_sli():
     queries = all_queries()
     for row in THRESHOLDS:
         (rule, *_) = [r for r in alerts() if r["alert"] == alert_name(row)]
-        uid = rule["annotations"]["dashboard"].removeprefix("/d/")
+        uid = rule["annotations"]["dashboard"].removeprefix("/d/").split("?")[0]
         wanted = {row.expr("$__rate_interval", m) for m in (INSTANCE, INSTANCE_AND_MODEL)}
         shown = [q for q in queries if q.dashboard == uid
                  and (q.expr in wanted or any(f"({w}) or on() vector(0)" == q.expr

@@ -87,6 +87,9 @@ def cluster(tmp_path_factory):
                                for i, s in enumerate(services[namespace])]
             receivers[namespace] = WebhookReceiver().__enter__()
         emulators[STAGING].configure(latency_ms=STAGING_LATENCY_MS)
+        spec = yaml.safe_load((work / "k8s" / "kube-prometheus-stack" / "values.yaml")
+                              .read_text())["alertmanager"]["alertmanagerSpec"]
+        assert all(C.selected_by(spec, d.docs) for d in deployments.values())
         configs = [(C.one(d.docs, "AlertmanagerConfig"),
                     {(k8s_build.RECEIVERS, "slack-webhook-url"): receivers[ns].url,
                      (k8s_build.RECEIVERS, "smtp-password"): "unused"})

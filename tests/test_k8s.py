@@ -94,9 +94,18 @@ def test_every_overlay_builds_with_the_kinds_it_needs(built, monitoring):
         assert base | {scaler} <= kinds, (overlay, kinds)
         assert not {"Secret", "PrometheusRule"} & kinds, overlay
         assert not [d for d in docs if d["metadata"]["name"].startswith("alertmanager-")]
-        assert {d["metadata"].get("namespace") for d in docs} == \
-            {k8s_build.EXAMPLE_NAMESPACE if overlay.startswith("example")
-             else k8s_build.NAMESPACE}, overlay
+        wanted = (k8s_build.EXAMPLE_NAMESPACE if overlay.startswith("example")
+                  else k8s_build.NAMESPACE)
+        assert {d["metadata"].get("namespace") for d in docs
+                if d["kind"] != "Namespace"} == {wanted}, overlay
+        (space,) = [d for d in docs if d["kind"] == "Namespace"]
+        assert space["metadata"]["name"] == wanted
+        # the label that the cluster's Alertmanager selects AlertmanagerConfigs by
+        selector = yaml.safe_load((K8S / "kube-prometheus-stack" / "values.yaml").read_text())[
+            "alertmanager"]["alertmanagerSpec"]["alertmanagerConfigNamespaceSelector"]
+        assert selector["matchLabels"].items() <= space["metadata"]["labels"].items()
+        routing = _one(docs, "AlertmanagerConfig")
+        assert k8s_build.RELEASE_LABEL.items() <= routing["metadata"]["labels"].items()
     dashboards = [d for d in monitoring if d["kind"] == "ConfigMap"
                   and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
     assert len(dashboards) == 4

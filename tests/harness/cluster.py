@@ -178,6 +178,20 @@ def _receiver(receiver: dict, prefix: str, secrets: dict[tuple[str, str], str]) 
     return out
 
 
+def selected_by(alertmanager_spec: dict, docs: list[dict]) -> bool:
+    """Whether an Alertmanager with this spec reads the AlertmanagerConfig of `docs` (its
+    namespace's labels and its own against the two selectors; a nil namespace selector
+    means the Alertmanager's own namespace only: alertmanager_types.go)."""
+    config, space = one(docs, "AlertmanagerConfig"), one(docs, "Namespace")
+    namespaces = alertmanager_spec.get("alertmanagerConfigNamespaceSelector")
+    configs = alertmanager_spec.get("alertmanagerConfigSelector")
+    if namespaces is None or configs is None:
+        return False
+    return (namespaces.get("matchLabels", {}).items() <= space["metadata"]["labels"].items()
+            and configs.get("matchLabels", {}).items()
+            <= config["metadata"].get("labels", {}).items())
+
+
 def merge_alertmanager_configs(base: dict, configs: list[tuple[dict, dict]]) -> dict:
     """The cluster's config with each AlertmanagerConfig merged in as the operator does
     (AddAlertmanagerConfigs). `configs`: (AlertmanagerConfig, {(secret, key): value} of
