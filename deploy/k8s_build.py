@@ -75,6 +75,11 @@ PROMETHEUS_URL = f"{PROMETHEUS_SERVICE}:{PROMETHEUS_PORT}"
 # manifests carry placeholders, since localhost and repository paths mean nothing there.
 LINK_SETTINGS = {"AI_ASSIST_GRAFANA_URL": "https://grafana.example.com",
                  "AI_ASSIST_RUNBOOK_BASE_URL": "https://runbooks.example.com/ai-assist/"}
+# The routing settings a build takes from the environment (alerting/alertmanager.py's,
+# but for the secrets: in a cluster those are the receivers' Secret).
+ROUTING_SETTINGS = tuple(k for k in alertmanager.ENV
+                         if k not in ("AI_ASSIST_ALERT_WEBHOOK_URL", "AI_ASSIST_SMTP_PASSWORD")
+                         and not k.endswith("_FILE"))
 # kube-prometheus-stack's Prometheus picks up ServiceMonitors and PrometheusRules with its
 # release label (the chart's default selector); the Grafana sidecar takes labelled ConfigMaps.
 RELEASE_LABEL = {"release": "kube-prometheus-stack"}
@@ -356,7 +361,7 @@ def stack_values() -> dict:
 
 def base(scale: Scale = COMMITTED) -> dict[str, dict]:
     """One deployment of the service: what each namespace that runs it applies."""
-    links = {k: os.environ[k] for k in LINK_SETTINGS if k in os.environ}
+    links = {k: os.environ[k] for k in ROUTING_SETTINGS if k in os.environ}
     files = {"namespace.yaml": namespace(),
              "deployment.yaml": deployment(), "service.yaml": service(),
              "servicemonitor.yaml": service_monitor(), "pdb.yaml": pod_disruption_budget(),

@@ -127,3 +127,16 @@ def test_a_korean_request_maps_end_to_end_on_the_default(live_service):
                          json={"text": text, "frameworks": ["GRI"], "top_k": 3}).json()
     assert not body["fallback_used"]
     assert body["matches"][0]["disclosure_id"] == "GRI 305-1"
+
+
+def test_cuda_asked_of_a_cpu_only_torch_says_which_image_to_run():
+    """The GPU overlay on the CPU image would never become ready: the reason says so."""
+    import torch
+
+    from ai_assist.errors import EmbeddingError
+    from ai_assist.mapping.backends import resolve_device
+
+    if torch.version.cuda is not None:
+        pytest.skip("this torch is a CUDA build")
+    with pytest.raises(EmbeddingError, match="CPU-only build: run the -gpu image"):
+        resolve_device("cuda")

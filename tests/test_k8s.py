@@ -400,3 +400,45 @@ def test_every_autoscaler_query_returns_data_in_the_stack(stack_with_traffic):
         for selector in selectors(query):
             if f'signal="{A.GPU.key}"' not in selector:
                 assert stack_with_traffic.query(selector), selector
+
+
+# --- the README's steps, as a platform engineer pastes them ------------------------------
+def _readme_steps() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Into a kube-prometheus-stack cluster"):]
+    return section[section.index("```bash\n") + 8:section.index("```\n", section.index("```bash"))]
+
+
+def test_the_readmes_render_and_overlay_steps_give_absolute_links_and_the_image(tmp_path):
+    """Step 3 (the manifests with your links) and step 6 (your overlay) run as written,
+    only the output moved under a temporary folder; the overlay builds, names the image
+    and routes alerts with the links given."""
+    steps = _readme_steps()
+    render = steps[steps.index("AI_ASSIST_GRAFANA_URL="):steps.index("--out my-k8s")]
+    command = render.replace("\\\n", " ") + f"--out {tmp_path / 'my-k8s'}"
+    subprocess.run(["bash", "-c", command], cwd=ROOT, check=True, timeout=120,
+                   env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    overlay = steps[steps.index("mkdir -p my-overlay"):steps.index("YAML\n", steps.index(
+        "<<'YAML'")) + 5]
+    subprocess.run(["bash", "-c", overlay], cwd=tmp_path, check=True, timeout=60)
+    docs = kustomize(tmp_path / "my-overlay")
+    image = _container(docs)["image"]
+    assert image == "registry.example.com/ai-assist:1.0.0", image
+    texts = [c["text"] for r in _one(docs, "AlertmanagerConfig")["spec"]["receivers"]
+             for c in r.get("slackConfigs", [])]
+    assert texts and all("https://grafana.example.org{{ .Annotations.dashboard }}" in t and
+                         "https://github.com/ORG/REPO/blob/main/{{ .Annotations.runbook_url }}"
+                         in t for t in texts)
+    assert (tmp_path / "my-k8s" / "monitoring" / "kustomization.yaml").is_file()
+    for path in ("deploy/k8s/kube-prometheus-stack/values.yaml",
+                 "deploy/k8s/prometheus-adapter/values.yaml"):
+        assert path in steps and (ROOT / path).is_file()
+
+
+def test_the_readmes_gpu_image_is_the_cuda_build_of_compose():
+    text = (ROOT / "README.md").read_text()
+    gpu = text[text.index("**On GPU nodes**"):text.index("**A second deployment**")]
+    compose = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())
+    index = compose["services"]["ai-assist"]["build"]["args"]["TORCH_INDEX_URL"]
+    assert f"--build-arg TORCH_INDEX_URL={index}" in gpu
+    assert f"newTag: {k8s_build.GPU_TAG}" in gpu and "overlays/gpu]" in gpu

@@ -68,6 +68,9 @@ def resolve_device(requested: str) -> str:
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and torch.version.cuda is None:
+        raise EmbeddingError(f"AI_ASSIST_EMBEDDING_DEVICE=cuda but torch {torch.__version__} "
+                             "is a CPU-only build: run the -gpu image")
     if requested == "cuda" and not torch.cuda.is_available():
         raise EmbeddingError("AI_ASSIST_EMBEDDING_DEVICE=cuda but no CUDA device is visible")
     return requested
