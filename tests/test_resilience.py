@@ -106,10 +106,14 @@ def gemini(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def service(gemini, tmp_path_factory):
-    """Breaker off, so every fault reaches Gemini; 3 retries; 3 s deadline."""
+    """Breaker off, so every fault reaches Gemini; 3 retries; 3 s deadline. The retry
+    budget for unusable answers is out of reach here, so each fault's retry path is seen
+    whole (the matrix sends the garbage faults one after the other); the budget itself
+    is proven in tests/test_unusable_answers.py."""
     with running_service(tmp_path_factory.mktemp("resilience"), gemini["emulator"].url,
                          request_deadline_s=DEADLINE_S, llm_timeout_s=LLM_TIMEOUT_S,
-                         llm_max_retries=3, circuit_failure_threshold=0) as live:
+                         llm_max_retries=3, circuit_failure_threshold=0,
+                         llm_unusable_retry_budget=1_000_000) as live:
         yield live
 
 

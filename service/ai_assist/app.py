@@ -281,7 +281,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
             raise RequestRejected("unauthorized", f"{given}: send `Authorization: Bearer "
                                   f"<key>` or `X-API-Key: <key>`", 401,
                                   {"WWW-Authenticate": 'Bearer realm="ai-assist"'})
-        return name, name in qa_names
+        return name, name in qa_names or is_admin
 
     def cache_tenant(client: str, company_id: str | None) -> str | None:
         """Whose cache entries a request may be served (AI_ASSIST_CACHE_SCOPE): the API
