@@ -7,12 +7,17 @@ from __future__ import annotations
 from alerting.model import Recording
 from observability.durations import COMMITTED, Scale
 from observability.selectors import RULES
-from observability.sli import REQUEST_RATE, WINDOW, threshold_window
+from observability.sli import (
+    REQUEST_RATE, WINDOW, counter_sum, counter_sum_expr, daily_expr, threshold_window,
+)
 from observability.thresholds import THRESHOLDS, answered_rate
 
 
 def recordings(scale: Scale = COMMITTED) -> list[Recording]:
     rules = [Recording(REQUEST_RATE, answered_rate(scale(WINDOW), RULES))]
-    rules += [Recording(row.record, row.query(threshold_window(row, scale), RULES))
+    rules += [Recording(counter_sum(row.counter), counter_sum_expr(row.counter))
+              for row in THRESHOLDS if row.counter]
+    rules += [Recording(row.record, daily_expr(row, scale) if row.counter
+                        else row.query(threshold_window(row, scale), RULES))
               for row in THRESHOLDS]
     return rules

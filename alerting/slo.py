@@ -19,9 +19,12 @@ from observability.slo import (
     OBJECTIVE,
     SLO,
     SLO_WINDOW_DAYS,
+    BASE_WINDOW,
+    LONG_WINDOWS,
+    SHORT_WINDOWS,
     SLOS,
-    WINDOWS,
     BurnWindow,
+    error_rate,
     error_ratio,
     request_rate,
 )
@@ -30,16 +33,29 @@ from observability.units import value_template, words
 
 
 def sli_recordings(scale: Scale = COMMITTED) -> list[Recording]:
-    """Over raw metrics: each SLO's error ratio and request rate over every window."""
+    """Each SLO's error ratio and request rate over every window: over the raw metrics up
+    to SHORT_WINDOWS, over the recorded BASE_WINDOW rates past them (observability/slo.py
+    says why); the bad events' BASE_WINDOW rate too, which the long windows sum."""
     rules = []
     for slo in SLOS:
-        for window in WINDOWS:
+        labels = {"slo": slo.key}
+        for window in SHORT_WINDOWS:
             w = scale(window)
             rules.append(Recording(error_ratio(window),
                                    ratio(slo.bad(w, RULES), slo.total(w, RULES), m=RULES),
-                                   {"slo": slo.key}))
-            rules.append(Recording(request_rate(window), slo.total(w, RULES),
-                                   {"slo": slo.key}))
+                                   labels))
+            rules.append(Recording(request_rate(window), slo.total(w, RULES), labels))
+            if window == BASE_WINDOW:
+                rules.append(Recording(error_rate(window), slo.bad(w, RULES), labels))
+        match = f'{{slo="{slo.key}"}}'
+        for window in LONG_WINDOWS:
+            w = scale(window)
+            bad = f"sum_over_time({error_rate(BASE_WINDOW)}{match}[{w}])"
+            total = f"sum_over_time({request_rate(BASE_WINDOW)}{match}[{w}])"
+            rules.append(Recording(error_ratio(window), ratio(bad, total, m=RULES), labels))
+            rules.append(Recording(request_rate(window),
+                                   f"avg_over_time({request_rate(BASE_WINDOW)}{match}[{w}])",
+                                   labels))
     return rules
 
 

@@ -78,8 +78,12 @@ class Signal:
 
 
 def _or_zero(expr: str, m: str | Scope) -> str:
-    """A lone query reads 0 with no series; grouped ones leave an absent group absent."""
-    return expr if scope_of(m).by else f"{expr} or on() vector(0)"
+    """0 where the metric has no series (no GPU on a CPU host): a lone query 0, a grouped
+    one 0 in every group that has targets."""
+    scope = scope_of(m)
+    if not scope.by:
+        return f"{expr} or on() vector(0)"
+    return f"{expr} or {scope.on} {aggregate('sum', sel('up', m=m), m)} * 0"
 
 
 def _queue(m: str | Scope, w: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ai_assist.pricing import CACHED_INPUT_TYPES, OUTPUT_BILLED_TYPES, PRICES
 from ai_assist.telemetry import metrics as M
 
-from observability.promql import Scope, aggregate, sum_rate
+from observability.promql import Scope, aggregate, sel, sum_rate
 from observability.selectors import RULES
 
 INPUT_BILLED_TYPES = tuple(t for t in M.TOKEN_TYPES
@@ -33,11 +33,12 @@ def price_classes(price) -> tuple[tuple[tuple[str, ...], float], ...]:
             (OUTPUT_BILLED_TYPES, price.output_per_million_usd))
 
 
-def cost_usd_per_second(m: str | Scope, w: str, by: str = "model",
+def cost_usd_per_second(m: str | Scope, w: str | None, by: str = "model",
                         metric: str = M.GEMINI_TOKENS_TOTAL) -> str:
     """Spend rate from the token counters and the price table, summed by `by` (which
     must hold `model`). `metric`: any counter labelled by token type and model (e.g. the
-    tokens the response cache saved).
+    tokens the response cache saved). With no window `w`: the USD the counters' values
+    are worth (a counter itself).
 
     One term per (model, price class); the terms have distinct label sets, so `or`
     is their union and the sum adds them up.
@@ -46,10 +47,20 @@ def cost_usd_per_second(m: str | Scope, w: str, by: str = "model",
     for model, price in sorted(PRICES.items()):
         for types, per_million in price_classes(price):
             matchers = f'type=~"{"|".join(types)}", model="{model}"'
-            terms.append(f"{sum_rate(metric, w, matchers, m, by=f'{by}, type')}"
-                         f" * {per_million:g} / 1e6")
+            counted = (sum_rate(metric, w, matchers, m, by=f"{by}, type") if w else
+                       aggregate("sum", sel(metric, matchers, m), m, f"{by}, type"))
+            terms.append(f"{counted} * {per_million:g} / 1e6")
     return aggregate("sum", " or ".join(terms), m, by)
 
 
+# USD spent on Gemini per replica and model, as a counter: a day of it is one series a
+# replica and model, where the token counters are one a type, source and variant too.
+COST_SUM_RECORD = "ai_assist:gemini_cost_usd:sum"
+
+
+def cost_usd_sum_expr() -> str:
+    return cost_usd_per_second(RULES, None, by="instance, model")
+
+
 def recorded_cost_rate_expr(window: str = LONG_WINDOW) -> str:
-    return cost_usd_per_second(RULES, window, by="instance, model")
+    return aggregate("sum", f"rate({COST_SUM_RECORD}[{window}])", RULES, "instance, model")

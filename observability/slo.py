@@ -46,7 +46,16 @@ BURN_WINDOWS = (
     BurnWindow("1d", "2h", 3, "warning", "1h"),
     BurnWindow("3d", "6h", 1, "warning", "3h"),
 )
-WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", BUDGET_WINDOW)
+# Windows up to 6 h are rates of the raw counters. A day or more would read every raw
+# series over that range at every evaluation (30 days of a 15 s scrape: 172,800 samples a
+# series, times replicas x statuses, past Prometheus's 50 M --query.max-samples before
+# 100 replicas): those come from the recorded 5-minute rates instead, one series a
+# namespace (Sloth's and the kubernetes-mixin's way). A ratio of sums over the window
+# weighs every 5-minute rate alike, as the requests themselves are.
+SHORT_WINDOWS = ("5m", "30m", "1h", "2h", "6h")
+LONG_WINDOWS = ("1d", "3d", BUDGET_WINDOW)
+WINDOWS = SHORT_WINDOWS + LONG_WINDOWS
+BASE_WINDOW = SHORT_WINDOWS[0]  # the recorded rates the long windows are built from
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,11 @@ def error_ratio(window: str) -> str:
 
 def request_rate(window: str) -> str:
     return f"ai_assist:slo_requests:rate{window}"
+
+
+def error_rate(window: str) -> str:
+    """Bad events per second (what the long windows sum)."""
+    return f"ai_assist:slo_errors:rate{window}"
 
 
 OBJECTIVE = "ai_assist:slo_objective:ratio"

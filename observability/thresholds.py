@@ -34,6 +34,9 @@ class Threshold:
     min_request_rate: float = 0.0
     fixed_window: str = ""  # daily figures ignore the dashboard's window
     for_: str = "5m"
+    # A daily row is this counter's increase over its fixed window; its recording rule
+    # reads a per-replica sum of it, not the raw series (observability/sli.py).
+    counter: str = ""
 
     def expr(self, w: str = "5m", m: str | Scope = "") -> str:
         return self.query(self.fixed_window or w, m)
@@ -128,7 +131,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("daily_tokens", "cost", "Daily token usage", "short", 1e6, 5e6, 10e6, True,
               "Gemini tokens (input + output + thinking) over the last 24 h. Goal under 1M.",
               lambda w, m: sum_increase(M.GEMINI_TOKENS_TOTAL, w, m=m),
-              fixed_window="1d", for_="0m"),
+              fixed_window="1d", for_="0m", counter=M.GEMINI_TOKENS_TOTAL),
     Threshold("avg_input_tokens", "cost", "Average input tokens", "short",
               2000, 3000, 4000, True,
               "Prompt tokens per successful Gemini call (the part served from Gemini's "
@@ -144,7 +147,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
               "Gemini generateContent calls over the last 24 h, retries included (what "
               "the quota counts). Goal under 10k.",
               lambda w, m: sum_increase(M.GEMINI_CALLS_TOTAL, w, m=m),
-              fixed_window="1d", for_="0m"),
+              fixed_window="1d", for_="0m", counter=M.GEMINI_CALLS_TOTAL),
     # --- stability -----------------------------------------------------------------
     Threshold("error_rate", "stability", "Error rate", "percentunit", 0.01, 0.05, 0.10, True,
               "Share of answered requests that failed with a server error (no answer, "

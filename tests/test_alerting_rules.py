@@ -360,3 +360,22 @@ def test_unit_tests_cover_every_rule_file_but_the_sli_one_from_recorded_input():
     for path in sorted(TESTS_DIR.glob("*.yml")):
         covered |= {Path(p).name for p in yaml.safe_load(path.read_text())["rule_files"]}
     assert covered == {p.name for p in RULES_DIR.glob("*.yml")}
+
+
+_RANGE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\[(\d+[smhdwy])(:[^\]]*)?\]")
+
+
+def long_raw_ranges(expr: str) -> list[str]:
+    """Range selectors of a day or more over raw series (not ai_assist:* recordings)."""
+    return [m.group(0) for m in _RANGE.finditer(expr)
+            if not m.group(1).startswith("ai_assist:") and seconds(m.group(3)) >= 86400]
+
+
+def test_no_rule_reads_a_raw_series_over_a_day_or_more():
+    """Long windows come from recorded short ones: a day of a raw series per evaluation
+    grows with replicas x label sets past Prometheus's --query.max-samples (issue 21)."""
+    assert long_raw_ranges('rate(x_total{a="b"}[30d]) + sum_over_time(ai_assist:y:rate5m[30d])'
+                           " + rate(z[5m])") == ['x_total{a="b"}[30d]']
+    offenders = [f"{r.get('record') or r.get('alert')}: {found}" for r in load_rules()
+                 if (found := long_raw_ranges(r["expr"]))]
+    assert not offenders, "\n".join(offenders)

@@ -75,6 +75,15 @@ def _buckets(stack, at: float):
     return read
 
 
+def _sample_times(stack, at: float):
+    """selector -> the timestamps of its raw samples in the 5 minutes before `at`: when
+    Prometheus scraped a replica (`up{instance=...}`), when a rule was evaluated."""
+    def read(selector: str) -> list[float]:
+        data = stack.prom._get("/api/v1/query", query=f"{selector}[5m]", time=f"{at:.3f}")
+        return sorted(float(t) for series in data["result"] for t, _ in series["values"])
+    return read
+
+
 def truth_of(stack) -> tuple[Truth, float, float]:
     at, interval_s = traffic_window(stack)
     outcomes = Counter(stack.emulator.stats()["by_outcome"])
@@ -82,7 +91,8 @@ def truth_of(stack) -> tuple[Truth, float, float]:
                   rate_interval_s(interval_s, stack.scrape_interval_s), len(stack.services),
                   stack.model, _buckets(stack, at),
                   instances=tuple(s.target for s in stack.services), health=stack.health,
-                  emulator_stats=stack.emulator.stats())
+                  emulator_stats=stack.emulator.stats(), at=at,
+                  sample_times=_sample_times(stack, at))
     return truth, at, interval_s
 
 

@@ -33,6 +33,7 @@ class Sent:
     text: str | None  # the text field as sent (None when the body was not JSON text)
     frameworks: tuple[str, ...] | None  # as requested; None asks for all
     variant: str | None = None  # the experiment variant the answer named (its header)
+    finished: float = 0.0  # when the answer came (epoch seconds)
 
     @property
     def status(self) -> str:
@@ -100,7 +101,7 @@ def _send(tally: Tally, service: str, text, frameworks, **kwargs) -> requests.Re
         body = {}
     tally.add(Sent(service, response.status_code, body if isinstance(body, dict) else {},
                    elapsed, text, tuple(frameworks) if frameworks is not None else None,
-                   response.headers.get("X-Experiment-Variant")))
+                   response.headers.get("X-Experiment-Variant"), time.time()))
     return response
 
 
