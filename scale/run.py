@@ -1,0 +1,227 @@
+"""The simulation: per replica count N, generate, backfill, serve, measure.
+
+History: the end is the last whole 2 h before now. Raw series (every catalogue series
+of every replica, and `up`) cover the last `raw_hours` at one uniform interval
+(default 60 s: every [5m] window of the rules holds 5 samples, so rate() is valid
+everywhere, and a 24 h dashboard range plus its windows is covered). Recorded series
+(recorded.py) cover the whole `recorded_days` (default 30) at the same interval.
+
+Disk and time demand this scaling (200 replicas x 521 series x 30 days at 15 s would be
+9 billion samples); the check states it with its table. Measured samples are therefore
+lower than production's; for the rule budget each expression's count is scaled to the
+production intervals (prometheus/prometheus.yml) and 30 days of raw history: the
+selector that gains the most sets the factor, so the figure is an upper bound.
+Dashboards are measured as Grafana would query this data (its step and
+$__rate_interval for the simulated scrape interval), not scaled.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from observability.selectors import SELECTORS
+
+from scale import openmetrics as om
+from scale import queries as q
+from scale import recorded as rec
+from scale.budgets import RETRIES_OVER_BUDGET
+from scale.prometheus import Client, PrometheusProcess, Stats
+from scale.promtool import BLOCK_RANGES_S, Backfill
+from scale.series import Family, replica_families, series_per_replica
+from scale.traffic import UP, FamilyState, replica_history
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+RAW_CHUNK_S = BLOCK_RANGES_S[0]
+DAY = 86400
+PRODUCTION_HISTORY_S = 30 * DAY
+
+
+def production_intervals() -> tuple[float, float]:
+    """(scrape, rule evaluation) interval of the bundle's Prometheus config."""
+    config = yaml.safe_load(PROMETHEUS_YML.read_text())["global"]
+    return q.seconds(config["scrape_interval"]), q.seconds(config["evaluation_interval"])
+
+
+@dataclass
+class Plan:
+    replicas: tuple[int, ...] = (10, 50, 100, 200)
+    step_s: float = 60.0
+    raw_hours: int = 26
+    recorded_days: int = 30
+    ranges_s: tuple[float, ...] = (6 * 3600, 24 * 3600, 7 * DAY)
+    namespace: str = "ai-assist"
+    work: Path = ROOT / ".data" / "scale-check"
+    rules_dir: Path = ROOT / "prometheus" / "rules"
+    dashboards_dir: Path = ROOT / "dashboards" / "json"
+    seed: int = 1
+
+
+@dataclass
+class Measured:
+    query: q.Query
+    replicas: int
+    stats: Stats
+    factor: float = 1.0  # to production intervals and history (rules only)
+
+    @property
+    def projected_samples(self) -> int:
+        return int(self.stats.total_samples * self.factor)
+
+
+@dataclass
+class Result:
+    plan: Plan
+    series_per_replica: int
+    measured: list[Measured] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # what took how long
+    samples_written: dict[int, int] = field(default_factory=dict)
+    recorded_series: dict[int, int] = field(default_factory=dict)
+
+
+def chunks(start: float, end: float, raw_start: float) -> list[tuple[float, float]]:
+    """Block-aligned [a, b) spans covering [start, end): 2 h ones over the raw history,
+    the largest aligned block range before it."""
+    out = []
+    p = end
+    while p > start:
+        size = RAW_CHUNK_S
+        if p <= raw_start:
+            size = max(c for c in BLOCK_RANGES_S if p % c == 0 and p - c >= start
+                       or c == RAW_CHUNK_S)
+        out.append((p - size, p))
+        p -= size
+    return out[::-1]
+
+
+def raw_names(families: tuple[Family, ...]) -> set[str]:
+    return {n for f in families for n in f.sample_names} | {UP}
+
+
+def _factor(query: q.Query, plan: Plan, raw: set[str], recorded: set[str]) -> float:
+    scrape, evaluation = production_intervals()
+
+    def per_series(back: float, interval: float, history: float) -> float:
+        return max(1.0, min(back, history) / interval)
+
+    factors = [1.0]
+    for name, back in q.lookbacks(query.expr, raw | recorded):
+        prod_interval = scrape if name in raw else evaluation
+        history = plan.raw_hours * 3600 if name in raw else plan.recorded_days * DAY
+        factors.append(per_series(back, prod_interval, PRODUCTION_HISTORY_S)
+                       / per_series(back, plan.step_s, history))
+    return max(factors)
+
+
+def generate(plan: Plan, families: tuple[Family, ...], recorded: list[om.Recorded],
+             replicas: int, tsdb: Path, end: float) -> int:
+    """Write and backfill the history of `replicas`; returns the samples written."""
+    raw_start = end - plan.raw_hours * 3600
+    start = end - plan.recorded_days * DAY
+    times = np.arange(raw_start, end, plan.step_s)
+    rngs = [np.random.default_rng(plan.seed * 100_003 + i) for i in range(replicas)]
+    histories = [replica_history(r, times) for r in rngs]
+    states = [{f.name: FamilyState(f) for f in families} for _ in histories]
+    noise = np.random.default_rng(plan.seed)
+    backfill = Backfill(tsdb)
+    written = 0
+    for a, b in chunks(start, end, raw_start):
+        tsdb.parent.mkdir(parents=True, exist_ok=True)
+        path = tsdb.parent / f"chunk-{int(a)}.om"
+        with open(path, "w") as out:
+            if a >= raw_start:
+                i0 = int(round((a - raw_start) / plan.step_s))
+                i1 = int(round((b - raw_start) / plan.step_s))
+                written += om.write_families(out, families, histories, states, rngs, times,
+                                             slice(i0, i1), plan.step_s, plan.namespace)
+            written += om.write_recorded(out, recorded, noise,
+                                         np.arange(a, b - plan.step_s / 2, plan.step_s))
+            om.end(out)
+        backfill.add(path, int(b - a))
+    backfill.wait()
+    return written
+
+
+def measure(client: Client, queries: list[q.Query], at: float, replicas: int,
+            over_budget) -> list[Measured]:
+    out = []
+    for query in queries:
+        def once() -> Stats:
+            if not query.range_s:
+                return client.instant(query.expr, at)
+            end = at // query.step_s * query.step_s  # Grafana aligns to the step
+            return client.range(query.expr, end - query.range_s, end, query.step_s)
+
+        stats = once()
+        for _ in range(RETRIES_OVER_BUDGET if over_budget(query, replicas, stats) else 0):
+            again = once()
+            if again.wall_s < stats.wall_s:
+                stats = again
+        out.append(Measured(query, replicas, stats))
+    return out
+
+
+def all_queries(plan: Plan, scrape_s: float) -> list[q.Query]:
+    out = q.rule_queries(plan.rules_dir)
+    for range_s in plan.ranges_s:
+        out += q.dashboard_queries(plan.dashboards_dir, range_s, scrape_s)
+    return out
+
+
+def simulate(plan: Plan, over_budget, log=print) -> Result:
+    families = replica_families()
+    result = Result(plan, series_per_replica(families) + 1)  # + up
+    if plan.work.exists():
+        shutil.rmtree(plan.work / "runs", ignore_errors=True)
+    plan.work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    learned = rec.learn(plan.work / "runs" / "pilot", plan.rules_dir, families,
+                        plan.step_s, plan.namespace)
+    result.phases["pilot (recording rules' output)"] = time.monotonic() - started
+    log(f"pilot: the rules record {len(learned)} series kinds "
+        f"({time.monotonic() - started:.0f} s)")
+    queries = all_queries(plan, plan.step_s)
+    raw, recorded_names = raw_names(families), q.recorded_names(plan.rules_dir)
+    end = float(int(time.time() // RAW_CHUNK_S * RAW_CHUNK_S))
+    at = end - plan.step_s  # the last sample
+    for n in plan.replicas:
+        tsdb = plan.work / "runs" / f"n{n}" / "tsdb"
+        t0 = time.monotonic()
+        recorded = rec.for_replicas(learned, n)
+        result.recorded_series[n] = len(recorded)
+        result.samples_written[n] = generate(plan, families, recorded, n, tsdb, end)
+        t1 = time.monotonic()
+        result.phases[f"N={n} generate + backfill"] = t1 - t0
+        log(f"N={n}: {result.samples_written[n] / 1e6:.0f} M samples backfilled "
+            f"({t1 - t0:.0f} s)")
+        with PrometheusProcess(tsdb.parent, tsdb) as prom:
+            measured = measure(prom.client, queries, at, n, over_budget)
+        for m in measured:
+            if m.query.kind != "panel":
+                m.factor = _factor(m.query, plan, raw, recorded_names)
+        result.measured += measured
+        result.phases[f"N={n} queries"] = time.monotonic() - t1
+        log(f"N={n}: {len(measured)} queries ({time.monotonic() - t1:.0f} s)")
+        shutil.rmtree(tsdb.parent)
+    result.phases["total"] = time.monotonic() - started
+    return result
+
+
+def against(url: str, plan: Plan, scrape_s: float, over_budget) -> Result:
+    """The same queries against a Prometheus of your own, at its now; no scaling."""
+    client = Client(url)
+    up = client.series(f'count({UP}{{{SELECTORS.job_matcher}}})')
+    replicas = int(up[0][1]) if up else 0
+    result = Result(plan, 0)
+    started = time.monotonic()
+    result.measured = measure(client, all_queries(plan, scrape_s), time.time(), replicas,
+                              over_budget)
+    result.phases["total"] = time.monotonic() - started
+    return result
+
