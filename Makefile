@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_TOOLS := tests/tools
 
-.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity k8s compose-check stack-test clean
+.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check stack-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -80,6 +80,9 @@ eval: setup  ## mapping quality on eval/esg_eval_set.json: top-1 / top-5 / MRR b
 
 capacity: setup  ## simulate a day under the autoscaler: prints it, writes docs/capacity.md and docs/capacity.png
 	$(PY) -m deploy.capacity
+
+scale-check: setup  ## rules, alerts and dashboard queries on a backfilled TSDB of 10-200 replicas with stats=all; table, .data/scale-check/cost-vs-replicas.png; fails over the budgets (scale/budgets.py)
+	$(PY) -m scale
 
 k8s: setup  ## the Kubernetes manifests: build every overlay with kubectl kustomize and validate it
 	$(PY) -m pytest -q tests/test_k8s.py -m "not stack"

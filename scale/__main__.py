@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recorded-days", type=int, default=plan.recorded_days,
                         help="days of the recording rules' history")
     parser.add_argument("--out", type=Path, default=plan.work, help="output directory")
+    parser.add_argument("--rules", type=Path, default=plan.rules_dir,
+                        help="directory of the rule files to measure")
+    parser.add_argument("--dashboards", type=Path, default=plan.dashboards_dir,
+                        help="directory of the compiled dashboards to measure")
     parser.add_argument("--prometheus", metavar="URL",
                         help="measure the same queries against this Prometheus instead "
                              "of a simulation (no scaling; its own data and replicas)")
@@ -35,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.replicas = tuple(int(n) for n in args.replicas.split(","))
     plan.step_s, plan.raw_hours = args.interval, args.raw_hours
     plan.recorded_days, plan.work = args.recorded_days, args.out
+    plan.rules_dir, plan.dashboards_dir = args.rules, args.dashboards
     plan.work.mkdir(parents=True, exist_ok=True)
 
     if args.prometheus:
