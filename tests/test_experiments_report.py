@@ -13,9 +13,9 @@ from collections import Counter
 
 import pytest
 from ai_assist.experiments.stats import min_sample_size
-from ai_assist.pricing import PRICES
 from ai_assist.telemetry.metrics import REQUEST_BUCKETS
 
+from tests.harness import prices
 from tests.harness.processes import python_env
 from tests.harness.traffic import MATCH_CONFIDENCE
 
@@ -73,11 +73,10 @@ def test_the_report_reads_each_variant_as_the_client_saw_it(stack_with_traffic, 
         assert row["tokens_per_request"] == pytest.approx(
             (billed["prompt"] + billed["output"] + billed["thinking"]) / n,
             rel=count_tolerance)
-        price = PRICES[stack.model]
-        cost = ((billed["prompt"] - billed["cached"]) * price.per_million_usd("input")
-                + billed["cached"] * price.per_million_usd("cached_input")
-                + (billed["output"] + billed["thinking"]) * price.per_million_usd("output")
-                ) / 1e6
+        cost = prices.usd(stack.model, {"input": billed["prompt"] - billed["cached"],
+                                        "cached_input": billed["cached"],
+                                        "output": billed["output"],
+                                        "thinking": billed["thinking"]})
         assert row["cost_per_request_usd"] == pytest.approx(cost / n, rel=count_tolerance)
 
 
