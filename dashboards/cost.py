@@ -200,5 +200,12 @@ def dashboard():
                        "Tokens per minute billed for Gemini answers that were thrown away, "
                        f"by reason ({', '.join(M.WASTE_REASONS)}).", "short",
                        [prom(Q.wasted_tokens_per_minute_by_reason(m), "{{reason}}")],
-                       stacked=True, width=8)),
+                       stacked=True, width=8),
+            timeseries("Retries refused by the retry budget",
+                       "Unusable Gemini answers per minute that were not retried because "
+                       "the retry budget (AI_ASSIST_LLM_UNUSABLE_RETRY_BUDGET) was spent, by "
+                       "reason: a Gemini answering garbage then costs about one call per "
+                       "request, the fallback answers.", "short",
+                       [prom(Q.retries_denied_per_minute_by_reason(m), "{{reason}}")],
+                       stacked=True, width=24)),
     ], with_model=True)

@@ -87,6 +87,13 @@ def safeguards():
              "short", [prom(Q.per_minute_total(M.GPU_SAMPLE_ERRORS_TOTAL, m), "errors / min")],
              steps=[{"color": "green", "value": None}, {"color": "orange", "value": 0.001}],
              width=6, graph=False),
+        stat("Admin-key failures",
+             "Requests per minute that presented a wrong admin key (refused), and those "
+             "refused without a check because their address failed too often within a "
+             "minute (locked_out). Anything here is someone guessing the admin key.",
+             "short", [prom(Q.admin_auth_failures_per_minute_by_outcome(m), "{{outcome}}")],
+             steps=[{"color": "green", "value": None}, {"color": "orange", "value": 0.001}],
+             width=12, graph=False, text_mode="value_and_name"),
     )
 
 

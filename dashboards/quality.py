@@ -130,4 +130,11 @@ def _experiments():
         timeseries("Cost per request by variant",
                    "Gemini spend per answered request (USD, prices from "
                    "ai_assist/pricing.py), by variant.", "currencyUSD",
-                   [prom(X.cost_per_request_by_variant(m), "{{variant}}")], width=6))
+                   [prom(X.cost_per_request_by_variant(m), "{{variant}}")], width=6),
+        timeseries("Left out of the comparison",
+                   "Requests per minute that the panels above and the A/B report leave "
+                   "out, by reason and the variant that served them: forced (a QA "
+                   "credential's X-Experiment-Variant) and cached (a response-cache hit, "
+                   "which costs no tokens because of the cache, not the variant).", "reqpm",
+                   [prom(X.excluded_per_minute_by_reason(m), "{{reason}} {{variant}}")],
+                   width=24))

@@ -21,12 +21,18 @@ same cores) moves both sides of a pair alike. Quote the median.
 5. 64 clients with Gemini answering in 2 s (ideal 32 req/s): with AI_ASSIST_LLM_MAX_
    CONCURRENCY=64 (the default 32 slots cap it at 16 req/s by design), per backend, so
    the row shows whether the HTTP client or the embedding holds it below the ideal.
+6. The CPU each signal costs per request: the service's own CPU time (utime + stime of
+   its process, /proc/PID/stat) over the same requests with metrics alone, JSON request
+   logs alone, tracing alone (exported) or all three on, each minus the same with all
+   off, in interleaved pairs. CPU time is what a replica pays whatever else the machine
+   runs, where a throughput ratio on two busy cores cannot resolve 3 %.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -332,8 +338,59 @@ async def gemini_alone(url: str, tasks: int, per_task: int) -> tuple[int, float]
         await mapper.aclose()
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SIGNALS = {
+    "metrics": {**OFF, "AI_ASSIST_METRICS_ENABLED": "true"},
+    "logs": {**OFF, "AI_ASSIST_LOG_LEVEL": "INFO"},
+    "tracing": {**OFF, "AI_ASSIST_TRACING_ENABLED": "true"},
+    "all three": ON,
+}
+
+
+def cpu_rows(work: Path, emulator, scale: int, pairs: int) -> None:
+    sink, sink_url = otlp_sink()
+    common = {**BASE_ENV, "AI_ASSIST_GEMINI_BASE_URL": emulator.url,
+              "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url}
+    services = {name: start_service(work, {**common, **env}) for name, env in
+                {**SIGNALS, "off": OFF}.items()}
+    requests_ = 100 * scale
+    try:
+        emulator.configure(latency_ms=0, jitter_ms=0)
+        for service in services.values():
+            rate(service.url, 4, 3)  # warm-up
+
+        def cpu_ms_per_request(service) -> float:
+            before = cpu_seconds(service.proc.pid)
+            rate(service.url, 4, requests_ // 4)
+            return (cpu_seconds(service.proc.pid) - before) * 1000 / requests_
+
+        print(f"
+CPU per request that each signal adds (service process utime + stime, "
+              f"{requests_} requests at concurrency 4, {pairs} interleaved pairs against "
+              "all off; ms of CPU per request, min / median / max; 'off' itself below)")
+        baseline = []
+        for name in SIGNALS:
+            got, off = interleaved(lambda: cpu_ms_per_request(services[name]),  # noqa: B023
+                                   lambda: cpu_ms_per_request(services["off"]), pairs)
+            baseline += off
+            print(f"  {name:<10} +{spread([a - b for a, b in zip(got, off)], 2)} ms "
+                  f"(with it {statistics.median(got):.2f} ms, off "
+                  f"{statistics.median(off):.2f} ms)", flush=True)
+        print(f"  off        {spread(baseline, 2)} ms of CPU per request")
+    finally:
+        for service in services.values():
+            service.stop()
+        sink.shutdown()
+
+
 def throughput_rows(work: Path, emulator, scale: int) -> None:
     pairs = 3 if scale == 1 else 5
+    cpu_rows(work, emulator, scale, pairs)
     overhead_rows(work, emulator, scale, pairs)
     search_rows(pairs)
     rss_rows(work)
@@ -343,11 +400,17 @@ def throughput_rows(work: Path, emulator, scale: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests and pairs")
+    parser.add_argument("--cpu", action="store_true",
+                        help="only the CPU each signal adds per request (row 6)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="ai-assist-bench13-"))
     emulator = start_emulator(work)
+    scale = 1 if args.quick else 3
     try:
-        throughput_rows(work, emulator, 1 if args.quick else 3)
+        if args.cpu:
+            cpu_rows(work, emulator, scale, 3 if args.quick else 5)
+        else:
+            throughput_rows(work, emulator, scale)
     finally:
         emulator.stop()
     return 0

@@ -56,5 +56,12 @@ def cost_per_request_by_variant(m: str, w: str = RATE) -> str:
     return _ratio_by_variant(spend, answered_by_variant(m, w))
 
 
+def excluded_per_minute_by_reason(m: str, w: str = RATE) -> str:
+    """Requests left out of the comparison (forced by a QA credential, or answered from
+    the cache), per minute, by reason and by the variant that served them."""
+    return per_minute(sum_rate(M.EXPERIMENT_EXCLUDED_TOTAL, w, "", _m(m),
+                               by="reason, variant"))
+
+
 def running_experiment(m: str) -> str:
     return f"max by (experiment, variant) ({sel(M.EXPERIMENT_VARIANT_WEIGHT, m=m)})"

@@ -165,6 +165,14 @@ def cache_potential(m: str, w: str = RATE) -> str:
     return ratio(sum_rate(M.DUPLICATE_REQUESTS_TOTAL, w, "", m), answered_rate(w, m))
 
 
+def retries_denied_per_minute_by_reason(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.GEMINI_RETRIES_DENIED_TOTAL, w, "", m, by="reason"))
+
+
+def admin_auth_failures_per_minute_by_outcome(m: str, w: str = RATE) -> str:
+    return per_minute(sum_rate(M.ADMIN_AUTH_FAILURES_TOTAL, w, "", m, by="outcome"))
+
+
 def wasted_token_share(m: str, w: str = RATE) -> str:
     return ratio(sum_rate(M.GEMINI_WASTED_TOKENS_TOTAL, w, "", m),
                  sum_rate(M.GEMINI_TOKENS_TOTAL, w, "", m))

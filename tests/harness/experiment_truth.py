@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ai_assist.pricing import PRICES
-
+from tests.harness import prices
 from tests.harness.truth import Expected, Truth
 
 PER_CALL_TYPES = ("input", "cached_input", "output", "thinking")
@@ -73,9 +72,7 @@ def tokens_per_request(t: Truth) -> Expected:
 
 
 def cost_per_request(t: Truth) -> Expected:
-    price = PRICES[t.model]
-    cost = {v: sum(n * price.per_million_usd(k) for k, n in types.items()) / 1e6
-            for v, types in tokens_by_type(t).items()}
+    cost = {v: prices.usd(t.model, types) for v, types in tokens_by_type(t).items()}
     return _ratio(cost, answered(t), t)
 
 
@@ -94,7 +91,18 @@ def latency_p95(t: Truth) -> Expected:
                     every.kind, every.by, every.upper_bound)
 
 
+def excluded(t: Truth) -> Expected:
+    """The stack's traffic reaches "six" by company_id, never by forcing, and its replicas
+    run no response cache: nothing is left out (tests/test_experiments_adversarial.py
+    drives both reasons against a real service)."""
+    from ai_assist.telemetry.metrics import EXCLUDED_REASONS
+
+    return Expected({(reason, variant): 0.0 for reason in EXCLUDED_REASONS
+                     for variant in variants(t)}, "rate", ("reason", "variant"))
+
+
 EXPERIMENT_TRUTH = {
+    ("quality", "Left out of the comparison", "{{reason}} {{variant}}"): excluded,
     ("quality", "Running experiment", "{{experiment}} {{variant}}"): running_experiment,
     ("quality", "Requests per minute by variant", "{{variant}}"): requests_per_minute,
     ("quality", "Success rate by variant", "{{variant}}"): success_rate,

@@ -5,8 +5,8 @@ Sources of truth:
 - the client's own record of every response (tests/harness/traffic.py): statuses, reasons,
   matches, confidences, texts and frameworks sent, latencies;
 - the Gemini emulator's own counters (calls by outcome) and the fixed usage it bills;
-- the prices in ai_assist/pricing.py, applied here by the test's own formula (thinking is
-  billed at the output price, as Google's price list says);
+- Gemini's prices as Google's price page lists them, written in tests/harness/prices.py
+  (not read from ai_assist/pricing.py, the code under test), per token type;
 - the plan's contracts written down here (error class and severity per failure, the 0.6
   match level, the catalogue's size per framework);
 - for quantiles, the raw histogram buckets read from Prometheus with a plain selector and
@@ -29,9 +29,10 @@ from glob import glob
 from ai_assist import __version__
 from ai_assist.config import BUNDLED_MODEL  # the stack runs the default model
 from ai_assist.frameworks import FRAMEWORKS
-from ai_assist.pricing import PRICES
+from ai_assist.telemetry.metrics import ADMIN_AUTH_FAILURES
 from gemini_emulator.config import ANSWERED
 
+from tests.harness import prices
 from tests.harness.traffic import MATCH_CONFIDENCE, Tally
 
 # The plan's error classes (2.2): which class, at which severity, a failure is counted as.
@@ -227,10 +228,7 @@ class Truth:
         return unusable - gave_up
 
     def cost_usd(self) -> float:
-        price, tokens = PRICES[self.model], self.tokens()
-        return (tokens["input"] * price.input_per_million_usd
-                + tokens["cached_input"] * price.cached_input_per_million_usd
-                + (tokens["output"] + tokens["thinking"]) * price.output_per_million_usd) / 1e6
+        return prices.usd(self.model, self.tokens())
 
     # --- helpers -------------------------------------------------------------------
     def per_minute(self, count: float) -> float:
@@ -508,10 +506,7 @@ class CacheTruth:
                         "rate", ("type",))
 
     def usd_saved(self) -> Expected:
-        price, saved = PRICES[self.model], Counter(self.saved)
-        usd = (saved["input"] * price.input_per_million_usd
-               + saved["cached_input"] * price.cached_input_per_million_usd
-               + (saved["output"] + saved["thinking"]) * price.output_per_million_usd) / 1e6
+        usd = prices.usd(self.model, self.saved)
         return Expected({(self.model,): usd / self.window_s * 3600}, "rate", ("model",))
 
     def storage_errors(self) -> Expected:
@@ -584,6 +579,13 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     ("health", "Requests without a rate-limit check", "unchecked / min"):
         lambda t: NotDriven("the stack's replicas keep their limits in memory (no Redis); "
                             "tests/test_identity_ratelimit.py stops a real Redis under load"),
+    ("health", "Admin-key failures", "{{outcome}}"):
+        lambda t: t.per_minute_by(Counter(), "outcome", ADMIN_AUTH_FAILURES),  # none sent
+    ("cost", "Retries refused by the retry budget", "{{reason}}"):
+        lambda t: NotDriven("how many of the mix's unusable answers the budget refused "
+                            "depends on their order across the replicas; "
+                            "tests/test_unusable_answers.py counts the calls a Gemini "
+                            "answering garbage costs with the emulator's own counter"),
     ("health", "GPU sampling errors", "errors / min"):
         lambda t: NotDriven("no GPU here, so NVML is never read; tests/test_health_resilience"
                             ".py makes a fake NVML fail"),
