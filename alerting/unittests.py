@@ -209,6 +209,48 @@ def slo_scenarios(objective: slo.SLO) -> list[Scenario]:
                      (Phase("no traffic", minutes, burning(20, traffic=0)),))]
 
 
+def _value_at(value, index: int) -> float:
+    """What a phase's series holds at minute `index` of the phase."""
+    if isinstance(value, Alternating):
+        return value.low if index % 2 == 0 else value.high
+    return value
+
+
+def burn_boundary_scenario(objective: slo.SLO, burn: slo.BurnWindow) -> Scenario:
+    """The burn alert of `burn` at its boundary, with error ratios that change minute by
+    minute: silent while either window's ratio stays just under the limit or at it (the
+    other window just over it), silent just under the traffic guard, firing once both are
+    just over it. Every other window's ratio is 0, so no other pair fires."""
+    alert = slo.burn_alert(objective, burn)
+    limit = float(f"{burn.factor * objective.budget:g}")  # as the rule writes it
+    match = {"slo": objective.key}
+    above = Alternating(limit * 1.01, limit * 1.04)
+    below = Alternating(limit * 0.96, limit)  # `>`: the limit itself is not a burn
+    guard = objective.min_request_rate
+    minutes = _minutes(burn.for_) + 10
+
+    def ratios(long, short, traffic=Alternating(guard, guard * 3)) -> dict:
+        values = {}
+        for window in WINDOWS:
+            values[selector(slo.error_ratio(window), match)] = (
+                long if window == burn.long else short if window == burn.short else 0)
+            values[selector(slo.request_rate(window), match)] = traffic
+        return values
+
+    fires = Firing(alert, _value_at(above, minutes - 1))
+    phases = (Phase(f"{burn.long} just under", minutes, ratios(below, above)),
+              Phase(f"{burn.short} just under", minutes, ratios(above, below)),
+              Phase(f"{burn.long} at the limit", minutes, ratios(limit, above)),
+              Phase(f"{burn.short} at the limit", minutes, ratios(above, limit)),
+              Phase("both just over", minutes, ratios(above, above), (fires,)),
+              Phase("traffic just under the guard", minutes,
+                    ratios(above, above, Alternating(guard * 0.9, guard * 0.99))),
+              Phase("both just over again", minutes, ratios(above, above), (fires,)))
+    return Scenario(f"{alert.name} {burn.long}/{burn.short}: fires just over "
+                    f"{burn.factor:g}x the budget ({limit:g}), silent just under it",
+                    alert.name, phases)
+
+
 def budget_test() -> dict:
     """The error budget left over 30 days, from the recorded 30-day error ratio."""
     series, samples = [], []
@@ -567,7 +609,10 @@ def test_files() -> dict[str, str]:
         "thresholds.test.yml": ("thresholds.yml", [s.to_test() for row in THRESHOLDS
                                                    for s in threshold_scenarios(row)]),
         "slo.test.yml": ("slo.yml", [*(s.to_test() for o in slo.SLOS
-                                      for s in slo_scenarios(o)), budget_test()]),
+                                      for s in slo_scenarios(o)),
+                                     *(burn_boundary_scenario(o, b).to_test()
+                                       for o in slo.SLOS for b in slo.BURN_WINDOWS),
+                                     budget_test()]),
         "anomaly.test.yml": ("anomaly.yml", [s.to_test() for b in anomaly.BANDS
                                              for s in anomaly_scenarios(b)]),
         "operational.test.yml": ("operational.yml",

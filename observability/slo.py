@@ -15,6 +15,7 @@ from typing import Callable
 
 from ai_assist.telemetry import metrics as M
 from observability import uids
+from observability.durations import duration, seconds
 from observability.promql import Scope, sum_rate
 from observability.thresholds import BY_KEY, MIN_REQUEST_RATE, answered_rate
 
@@ -26,13 +27,30 @@ SLO_WINDOW_DAYS = 30
 BUDGET_WINDOW = f"{SLO_WINDOW_DAYS}d"
 
 
+SLO_WINDOW_S = SLO_WINDOW_DAYS * 86400
+# The short window confirms the long one at a twelfth of its length, so that an alert
+# resolves soon after its cause is gone (the SRE workbook's 1 h / 5 min; Sloth's too).
+SHORT_WINDOW_DIVISOR = 12
+
+
 @dataclass(frozen=True)
 class BurnWindow:
+    """An alert that fires when `budget_share` of the SLO window's error budget would be
+    spent within `long` at the current error rate (SRE workbook ch. 5, Sloth): the burn
+    rate that spends it is budget_share x the SLO window / `long`."""
     long: str
-    short: str
-    factor: float  # burn rate: 1 spends the budget in exactly the SLO window
+    budget_share: float  # of the SLO window's error budget, spent within `long`
     severity: str  # critical pages, warning is a ticket
     for_: str
+
+    @property
+    def factor(self) -> float:
+        """The burn rate: 1 spends the budget in exactly the SLO window."""
+        return round(self.budget_share * SLO_WINDOW_S / seconds(self.long), 9)
+
+    @property
+    def short(self) -> str:
+        return duration(seconds(self.long) / SHORT_WINDOW_DIVISOR)
 
     @property
     def budget_gone_in(self) -> str:
@@ -41,10 +59,10 @@ class BurnWindow:
 
 
 BURN_WINDOWS = (
-    BurnWindow("1h", "5m", 14.4, "critical", "2m"),
-    BurnWindow("6h", "30m", 6, "critical", "15m"),
-    BurnWindow("1d", "2h", 3, "warning", "1h"),
-    BurnWindow("3d", "6h", 1, "warning", "3h"),
+    BurnWindow("1h", 0.02, "critical", "2m"),
+    BurnWindow("6h", 0.05, "critical", "15m"),
+    BurnWindow("1d", 0.10, "warning", "1h"),
+    BurnWindow("3d", 0.10, "warning", "3h"),
 )
 # Windows up to 6 h are rates of the raw counters. A day or more would read every raw
 # series over that range at every evaluation (30 days of a 15 s scrape: 172,800 samples a
