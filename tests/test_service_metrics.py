@@ -232,3 +232,33 @@ def test_every_error_class_is_a_catalogued_label():
     assert classes == set(M.ERROR_TYPES)
     severities = {getattr(errors, name).severity for name in classes}
     assert severities <= set(M.SEVERITIES)
+
+
+def test_each_metric_exposes_the_series_the_catalogue_counts(live_service):
+    """A replica's cost to Prometheus: the catalogue says how many series each metric
+    has (label sets x samples of its kind), and a live replica's /metrics has exactly
+    those; with the most variants and every priced model they stay within the budget."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ai_assist.experiments import MAX_VARIANTS
+    from ai_assist.pricing import PRICES
+
+    text = requests.get(f"{live_service.url}/metrics", timeout=10).text
+    exposed = {f.name: len(f.samples) for f in text_string_to_metric_families(text)}
+    known = live_service.state.metrics.known
+    problems = []
+    for m in M.CATALOGUE:
+        open_unknown = any(not values and not known.get(label)
+                           for label, values in m.labels.items())
+        if open_unknown:  # a GPU's index, the build's labels: known once seen
+            continue
+        got = exposed.get(M._base_name(m.name), 0) + exposed.get(
+            f"{M._base_name(m.name)}_created", 0)
+        if got != M.series_per_replica(m, known):
+            problems.append(f"{m.name}: {got} series, the catalogue says "
+                            f"{M.series_per_replica(m, known)}")
+    assert not problems, "\n".join(problems)
+    worst = {"model": tuple(PRICES),
+             M.VARIANT: ("none", *(f"v{i}" for i in range(MAX_VARIANTS)))}
+    total = sum(M.series_per_replica(m, worst) for m in M.CATALOGUE)
+    assert total <= M.SERIES_PER_REPLICA_BUDGET, total

@@ -18,6 +18,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
 
 from ai_assist.experiments.definition import MAX_VARIANTS, VARIANT_NONE
@@ -350,6 +351,27 @@ USER_TRAFFIC_ONLY = frozenset({
 
 BY_NAME: dict[str, MetricDef] = {m.name: m for m in CATALOGUE}
 
+# What one replica may expose (TSDB series, every sample name of every label set), with
+# the most variants an experiment may have and every priced model: the cost of a replica
+# to Prometheus, which times the replicas and the scrape interval sizes it (README, At
+# scale). tests/test_service_metrics.py counts a live replica's /metrics against it.
+SERIES_PER_REPLICA_BUDGET = 1000
+# prometheus_client exposes a `<name>_created` gauge beside every counter and histogram
+# child: as many series again, which no rule or panel reads.
+disable_created_metrics()
+
+
+def series_per_replica(m: MetricDef, known: dict[str, tuple[str, ...]]) -> int:
+    """The series one replica exposes for `m`: one per label set (open labels take the
+    values in `known`; those known only later, a GPU's index, count as one), times the
+    samples of its kind: one for a counter or a gauge (no `_created`: turned off above),
+    each bucket, `+Inf`, `_sum` and `_count` of a histogram."""
+    sets = 1
+    for label, values in m.labels.items():
+        sets *= max(len(values or known.get(label, ())), 1)
+    per_set = {"counter": 1, "gauge": 1, "histogram": len(m.buckets) + 3}[m.kind]
+    return sets * per_set
+
 
 def exposed_series_names() -> set[str]:
     return {s for m in CATALOGUE for s in m.series_names}
@@ -406,6 +428,11 @@ class Metrics:
         self._known = {"model": tuple(dict.fromkeys((model, *models))) if model else (),
                        VARIANT: tuple(dict.fromkeys((VARIANT_NONE, *variants)))}
         self._initialise_children()
+
+    @property
+    def known(self) -> dict[str, tuple[str, ...]]:
+        """The open labels' values known at start (models, variants)."""
+        return dict(self._known) if self.recording else {}
 
     def _create(self, m: MetricDef):
         labels = list(m.labels)
