@@ -35,7 +35,9 @@ class Band:
         return self.row.record
 
     def record(self, part: str) -> str:
-        return f"{self.series}_band_{part}"
+        """level:metric:operations: the band of the recorded series over its history."""
+        _, metric, operations = self.series.split(":")
+        return f"ai_assist:{metric}_{operations}:band_{part}{bands.HISTORY}"
 
     @property
     def alert_name(self) -> str:

@@ -9,7 +9,7 @@ from observability.selectors import RULES
 from observability.thresholds import Threshold
 
 WINDOW = "5m"
-REQUEST_RATE = "ai_assist:request_rate:5m"  # answered requests per second
+REQUEST_RATE = f"ai_assist:answered_requests:rate{WINDOW}"  # answered requests per second
 
 
 def threshold_window(row: Threshold, scale: Scale = COMMITTED) -> str:

@@ -43,8 +43,10 @@ class Threshold:
 
     @property
     def record(self) -> str:
-        """Name of the recording rule that holds this SLI for alerts."""
-        return f"ai_assist:{self.key}:{self.fixed_window or '5m'}"
+        """Name of the recording rule that holds this SLI for alerts (level:metric:
+        operations: a daily row is an increase over its day, the others rates)."""
+        operation = "increase" if self.counter else "rate"
+        return f"ai_assist:{self.key}:{operation}{self.fixed_window or '5m'}"
 
 
 def answered_rate(w: str, m: str | Scope = "") -> str:

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from ai_assist.app import create_app
 from ai_assist.config import Settings
+from observability.sli import REQUEST_RATE
 from tests.harness.processes import free_port, start_emulator, wait_until
 
 
@@ -245,7 +246,7 @@ def stack_with_traffic(tmp_path_factory):
         wait_until(lambda: sum(v for _, v in prom.query("sum(esg_mapping_requests_total)"))
                    == expected, 30, "Prometheus holding every request")
         query_time = time.time()
-        wait_until(lambda: prom.query("ai_assist:error_rate:5m"), 30, "recording rules")
+        wait_until(lambda: prom.query(REQUEST_RATE), 30, "recording rules")
         yield StackWithTraffic(
             prom=prom, traffic=tally, scrape_interval_s=STACK_SCRAPE_INTERVAL_S,
             query_time=query_time,
