@@ -17,6 +17,8 @@ class Mutation(NamedTuple):
     path: str
     old: str  # must occur exactly once in `path`
     new: str
+    # issue 20's classes: quantile level, constants, recording rules, anomaly band, cache
+    kind: str = "query"
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -46,7 +48,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              """_per_call("output")"""),
     Mutation("p95 panel computes the median", "observability/thresholds.py",
              """lambda w, m: quantile(0.95, M.REQUEST_DURATION, w, "", m)""",
-             """lambda w, m: quantile(0.5, M.REQUEST_DURATION, w, "", m)"""),
+             """lambda w, m: quantile(0.5, M.REQUEST_DURATION, w, "", m)""",
+             "quantile level"),
     Mutation("answered requests include the rejected ones", "observability/thresholds.py",
              """'status=~"success|fallback|error"'""",
              """'status=~"success|fallback|error|rejected"'"""),
@@ -54,8 +57,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              'return f"({expr}) * 60"', 'return f"({expr}) * 6"'),
     Mutation("average tokens divided by every call, failed ones included",
              "observability/thresholds.py",
-             """sum_rate(M.GEMINI_CALLS_TOTAL, w, 'outcome="ok"', m))""",
-             """sum_rate(M.GEMINI_CALLS_TOTAL, w, "", m))"""),
+             """sum_rate(M.GEMINI_CALLS_TOTAL, w, 'outcome="ok"', m), m=m)""",
+             """sum_rate(M.GEMINI_CALLS_TOTAL, w, "", m), m=m)"""),
     Mutation("availability counts fallbacks as failures", "observability/thresholds.py",
              'lambda w, m: "1 - " + _status_ratio("error")(w, m)',
              'lambda w, m: "1 - " + _status_ratio("fallback")(w, m)'),
@@ -72,4 +75,27 @@ MUTATIONS: tuple[Mutation, ...] = (
              "dashboards/lib/experiment_queries.py",
              """sum_rate(f"{M.CONFIDENCE}_sum", w, "", _m(m), by="variant")""",
              """sum_rate(f"{M.CONFIDENCE}_sum", w, "", _m(m))"""),
+    # --- issue 20: constants the truth no longer shares with the code ---------------
+    Mutation("cached input priced at the old 0.075 USD per 1M tokens",
+             "service/ai_assist/pricing.py",
+             """ModelPrice(input_per_million_usd=0.30, output_per_million_usd=2.50,
+                                   cached_input_per_million_usd=0.03)""",
+             """ModelPrice(input_per_million_usd=0.30, output_per_million_usd=2.50,
+                                   cached_input_per_million_usd=0.075)""", "constants"),
+    Mutation("the 6-hour page spends a tenth of the budget, not a twentieth",
+             "observability/slo.py",
+             """BurnWindow("6h", 0.05, "critical", "15m")""",
+             """BurnWindow("6h", 0.10, "critical", "15m")""", "constants"),
+    # --- issue 20: burn-rate and recording-rule windows -----------------------------
+    Mutation("the burn alert's short window reads the long one", "alerting/slo.py",
+             'f"and {error_ratio(burn.short)}{match} > {limit}',
+             'f"and {error_ratio(burn.long)}{match} > {limit}', "recording rules"),
+    Mutation("the long SLO ratios all sum three days", "alerting/slo.py",
+             'bad = f"sum_over_time({error_rate(BASE_WINDOW)}{match}[{w}])',
+             'bad = f"sum_over_time({error_rate(BASE_WINDOW)}{match}[{scale(\'3d\')}])',
+             "recording rules"),
+    Mutation("a burn window the generators cannot parse: the build crashes",
+             "observability/slo.py",
+             """BurnWindow("1h", 0.02, "critical", "2m")""",
+             """BurnWindow("1 h", 0.02, "critical", "2m")""", "build crash"),
 )

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.stack
 COPIED = ("alerting", "dashboards", "observability", "prometheus", "service", "tests", "docs",
           "pyproject.toml", "README.md")
 FAST_TESTS = ("tests/test_thresholds_reachable.py", "tests/test_alerting_rules.py",
-              "tests/test_dashboards_static.py")
+              "tests/test_dashboards_static.py", "tests/test_prices.py",
+              "tests/test_burn_rates.py", "tests/test_recording_names.py")
 IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", "node_modules", "*.pyc")
 
 
@@ -44,10 +45,17 @@ def mutated_copy(mutation: Mutation | None, where: Path) -> Path:
     return where
 
 
+class BuildCrashed(Exception):
+    """A generator that fails on the mutated copy: the breakage cannot ship, so it counts
+    as killed (by the build), and the runner goes on with the next one."""
+
+
 def build(copy: Path, module: str) -> None:
     env = python_env({"PYTHONPATH": f"{copy / 'service'}:{copy}"})
-    subprocess.run([sys.executable, "-m", module], cwd=copy, env=env, check=True,
-                   capture_output=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", module], cwd=copy, env=env,
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise BuildCrashed(f"{module}: {result.stderr.strip().splitlines()[-1:]}")
 
 
 def killed_by(stack, copy: Path) -> str | None:
@@ -73,8 +81,11 @@ def test_every_mutation_is_killed(stack_with_traffic, tmp_path):
         f"the unmutated copy fails a check, so a mutation's failure would prove nothing: {failure}"
     survivors, by_check = [], {}
     for index, mutation in enumerate(MUTATIONS):
-        copy = mutated_copy(mutation, tmp_path / f"m{index}")
-        check = killed_by(stack_with_traffic, copy)
+        copy = tmp_path / f"m{index}"
+        try:
+            check = killed_by(stack_with_traffic, mutated_copy(mutation, copy))
+        except BuildCrashed as crash:
+            check = f"build crash: {crash}"
         if check is None:
             survivors.append(mutation.name)
         else:
@@ -84,4 +95,8 @@ def test_every_mutation_is_killed(stack_with_traffic, tmp_path):
     how = ", ".join(f"{n} by the {check}" for check, n in sorted(by_check.items()))
     COVERAGE.append(f"mutations: {len(MUTATIONS) - len(survivors)}/{len(MUTATIONS)} killed "
                     f"({how})")
+    for kind in sorted({m.kind for m in MUTATIONS}):
+        of_kind = [m for m in MUTATIONS if m.kind == kind]
+        killed = sum(m.name not in survivors for m in of_kind)
+        COVERAGE.append(f"mutations, {kind}: {killed}/{len(of_kind)} killed")
     assert not survivors, "mutations the suite let through:\n" + "\n".join(survivors)
