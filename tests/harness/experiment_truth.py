@@ -5,6 +5,7 @@ from the emulator's own count of the tokens it billed by candidates in the promp
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from tests.harness import prices
 from tests.harness.truth import Expected, Truth
@@ -87,8 +88,8 @@ def running_experiment(t: Truth) -> Expected:
 
 def latency_p95(t: Truth) -> Expected:
     every = t.quantile(0.95, "esg_mapping_request_duration_seconds", by=("variant",))
-    return Expected({k: v for k, v in every.values.items() if k[0] in variants(t)},
-                    every.kind, every.by, every.upper_bound)
+    return replace(every, values={k: v for k, v in every.values.items()
+                                  if k[0] in variants(t)})
 
 
 def excluded(t: Truth) -> Expected:

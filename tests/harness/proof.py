@@ -5,7 +5,6 @@ tests/test_dashboards_proof.py and the mutation check (tests/test_mutations.py) 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter, defaultdict
 
@@ -143,14 +142,14 @@ def compare(stack, q, expected: Expected, samples, truth: Truth, at, interval_s)
 
 def quantile_range(truth: Truth, q, expected: Expected, key, r: float) -> tuple[float, float]:
     """The quantile a rank error of `r` either way allows (rate()'s extrapolation differs
-    by up to r between replicas)."""
-    level = float(re.search(r"histogram_quantile\(([0-9.]+)", q.expr).group(1))
-    metric = re.search(r"histogram_quantile\([0-9.]+, sum by \([^)]*\)\(rate\((\w+)_bucket",
-                       q.expr).group(1)
-    stage = re.search(r'stage="(\w+)"', q.expr)
-    groups = truth.buckets(metric, f'stage="{stage.group(1)}"' if stage else "",
-                           expected.by)
-    buckets = groups[key]
+    by up to r between replicas), at the level the panel claims (the truth's, from its
+    title or legend) and over the raw buckets of the truth's histogram and filter: never
+    the level or series of the query under test, so a panel titled p95 that computes a
+    lower quantile falls under the lower bound."""
+    assert expected.level is not None and expected.metric, \
+        f"{q.panel} / {q.ref}: a quantile truth must name its level and histogram"
+    level = expected.level
+    buckets = truth.buckets(expected.metric, expected.matchers, expected.by)[key]
     return (histogram_quantile(max(0.0, level * (1 - 2 * r)), buckets),
             histogram_quantile(min(1.0, level * (1 + 2 * r)), buckets))
 

@@ -80,6 +80,11 @@ class Expected:
     kind: str  # exact | ratio | rate | count | quantile
     by: tuple[str, ...] = ()
     upper_bound: float | None = None  # for quantiles: never above what the client saw
+    # for quantiles: what the panel claims (its title or legend: p50/p95/p99), and the
+    # histogram and label filter the truth reads its raw buckets from
+    level: float | None = None
+    metric: str = ""
+    matchers: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,7 +247,8 @@ class Truth:
                  upper_bound: float | None = None) -> Expected:
         groups = self.buckets(metric, matchers, by)
         return Expected({key: histogram_quantile(q, b) for key, b in groups.items()},
-                        "quantile", by, upper_bound)
+                        "quantile", by, upper_bound, level=q, metric=metric,
+                        matchers=matchers)
 
     def client_quantile(self, q: float) -> float:
         """The client's own q-quantile of answered requests' latency, as the bucket
