@@ -15,6 +15,7 @@ from dashboards.lib.panels import (
     threshold_stat,
     threshold_steps,
     timeseries,
+    when_empty,
 )
 from dashboards.lib.variables import INSTANCE as m
 from observability import uids
@@ -96,10 +97,13 @@ VARIANTS = ("Only the running experiment's variants (not `none`: no experiment, 
             "panels only show them.")
 
 
+NO_EXPERIMENT = "No experiment running (AI_ASSIST_EXPERIMENT_FILE)"
+
+
 def _experiments():
-    """The running A/B experiment, its variants side by side (ai_assist/experiments)."""
-    return section(
-        "Experiments (A/B)",
+    """The running A/B experiment, its variants side by side (ai_assist/experiments);
+    each says so when no experiment runs, instead of "No data"."""
+    return section("Experiments (A/B)", *(when_empty(p, NO_EXPERIMENT) for p in (
         table("Running experiment",
               "The experiment the replicas run (AI_ASSIST_EXPERIMENT_FILE) and each "
               "variant's configured share of the traffic. Empty: no experiment runs.",
@@ -137,4 +141,4 @@ def _experiments():
                    "credential's X-Experiment-Variant) and cached (a response-cache hit, "
                    "which costs no tokens because of the cache, not the variant).", "reqpm",
                    [prom(X.excluded_per_minute_by_reason(m), "{{reason}} {{variant}}")],
-                   width=24))
+                   width=24))))

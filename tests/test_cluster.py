@@ -29,6 +29,7 @@ from alerting import rules as alert_rules
 from alerting.threshold_alerts import alert_name
 from deploy import k8s_build
 from observability import autoscaling as A
+from observability import slo
 from observability.durations import Scale
 from observability.selectors import SELECTORS
 from observability.thresholds import BY_KEY
@@ -212,7 +213,9 @@ def _settled(cluster: Cluster) -> float:
         at = time.time() - 2 * SCRAPE_S
         up = cluster.prom.query(f"up{{{SELECTORS.job_matcher}}}", time=at)
         both = len(cluster.prom.query(answered, time=at)) == 2
-        return at if both and len(up) == 4 and all(v == 1 for _, v in up) else None
+        # the SLOs' last rules (their group reads the others' recordings) in both
+        budgets = len(cluster.prom.query(slo.BUDGET_REMAINING, time=at)) == 2 * len(slo.SLOS)
+        return at if both and budgets and len(up) == 4 and all(v == 1 for _, v in up) else None
     return wait_until(settled, DEADLINE_S, "every replica scraped, both namespaces busy")
 
 
@@ -345,3 +348,19 @@ def test_faults_in_one_namespace_alert_there_only(cluster):
     assert firing("AIAssistServiceDown", "critical") == {STAGING}
     assert FALLBACK not in {a["labels"]["alertname"] for a in cluster.prom.alerts()
                             if a["labels"].get("namespace") == PROD}
+
+
+def test_a_default_deployment_shows_no_bare_no_data(cluster):
+    """Both deployments run the defaults (no experiment, no response cache, no canary,
+    no GPU): a target that returns nothing there belongs to a panel that says why
+    (its `noValue` text, e.g. "No experiment running") instead of Grafana's "No data"."""
+    at, bare, empty = _settled(cluster), [], 0
+    for q in (q for q in all_queries(load_dashboards()) if q.kind == "prometheus"):
+        if evaluate(_Stack(cluster, {"namespace": PROD}), q.expr, at, 60):
+            continue
+        empty += 1
+        said = q.panel_json.get("fieldConfig", {}).get("defaults", {}).get("noValue", "")
+        if not said.strip():
+            bare.append(f"{q.dashboard} / {q.panel} / {q.ref}")
+    assert not bare, "No data, and no word why:\n" + "\n".join(bare)
+    assert empty, "the default deployment showed every panel: the check saw nothing off"

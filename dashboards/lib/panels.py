@@ -213,6 +213,14 @@ class Table(G.Panel):
         })
 
 
+def when_empty(panel, text: str):
+    """`panel` showing `text` instead of Grafana's "No data" when its queries return
+    nothing because a feature is off (fieldConfig.defaults.noValue)."""
+    extra = getattr(panel, "extraJson", None) or {}
+    return attr.evolve(panel, extraJson={**extra, "fieldConfig": {"defaults": {
+        "noValue": text}}})
+
+
 def table(title: str, description: str, targets, *, width: int = 12, height: int = 6,
           hide=("Time", "Value")) -> Table:
     organize = {"id": "organize",
