@@ -195,7 +195,7 @@ def stack_with_traffic(tmp_path_factory):
     from tests.harness.processes import start_service
     from tests.harness.prom import start_prometheus
     from tests.harness.traffic import (
-        Tally, burst, drive_errors, drive_experiment, drive_mix, send_bad_requests,
+        Tally, burst, drive_errors, drive_experiment, drive_latency_tail, drive_mix,
     )
 
     root = Path(__file__).resolve().parents[1]
@@ -212,7 +212,10 @@ def stack_with_traffic(tmp_path_factory):
     services = []
     prom = None
     try:
+        # The full replica's breaker is off: the latency tail's 429s come all at once
+        # (tests/harness/traffic.py) and would open it (tests/test_resilience.py proves it)
         services.append(start_service(work, {**common, "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0",
+                                             "AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD": "0",
                                              "AI_ASSIST_EXPERIMENT_FILE": str(experiment_file)}))
         services.append(start_service(work, {**common, "AI_ASSIST_FALLBACK_ENABLED": "false",
                                              "AI_ASSIST_EXPERIMENT_FILE": str(experiment_file),
@@ -234,10 +237,11 @@ def stack_with_traffic(tmp_path_factory):
                                        "thinking": STACK_USAGE["thinking_tokens"],
                                        "cached_input": STACK_USAGE["cached_tokens"]})
         full, degraded = services
-        drive_mix(full.url, tally)
-        send_bad_requests(full.url, tally)
+        drive_mix(full.url, tally, bad_requests=True)
         drive_errors(degraded.url, tally)
         burst(degraded.url, tally, requests_sent=6)  # past its rate limit of 3
+        # p95 and p99 in buckets of their own, sized for the experiment's top-up next
+        drive_latency_tail(full.url, tally, emulator, STACK_EXPERIMENT)
         drive_experiment(full.url, tally, STACK_EXPERIMENT)
         # A probe reads each replica's health now, so the gauges hold still from here on.
         health = [requests.get(f"{s.url}/health", timeout=30).json() for s in services]

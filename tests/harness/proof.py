@@ -13,7 +13,9 @@ import pytest
 from ai_assist.telemetry.metrics import REQUEST_BUCKETS
 from tests.harness.panels import fill_variables, rate_interval_s, strip_guards
 from tests.harness.processes import wait_until
-from tests.harness.truth import TRUTH, Expected, NotDriven, Truth, histogram_quantile
+from tests.harness.truth import (
+    TRUTH, Expected, NotDriven, Truth, client_quantile, histogram_quantile,
+)
 
 RANGE_S = 3600  # the dashboards' default range, now-1h: $__range of the uptime panel
 
@@ -130,11 +132,13 @@ def compare(stack, q, expected: Expected, samples, truth: Truth, at, interval_s)
             lo, hi = quantile_range(truth, q, expected, key, r)
             if not lo - 1e-9 <= value <= hi + 1e-9:
                 problems.append(f"{where} {key}: {value:g} outside the truth's {lo:g}..{hi:g}")
-            if expected.upper_bound is not None:
-                ceiling = next(le for le in REQUEST_BUCKETS_INF if le >= expected.upper_bound)
-                if value > ceiling:
-                    problems.append(f"{where}: {value:g} s above the bucket {ceiling:g} that "
-                                    f"holds what the client waited ({expected.upper_bound:g})")
+            if expected.client:
+                floor, ceiling = client_bounds(expected, r)
+                if not floor - 1e-9 <= value <= ceiling + 1e-9:
+                    problems.append(
+                        f"{where}: {value:g} s outside {floor:g}..{ceiling:g} s, the "
+                        f"buckets that hold the client's p{100 * expected.level:g} (less "
+                        f"the {expected.client_adds:.3f} s the client adds)")
         elif value != pytest.approx(want, **tolerances(stack, expected.kind, at, interval_s)):
             problems.append(f"{where} {key}: {value:g}, the truth is {want:g}")
     return problems
@@ -157,6 +161,26 @@ def quantile_range(truth: Truth, q, expected: Expected, key, r: float) -> tuple[
 REQUEST_BUCKETS_INF = (*sorted(float(b) for b in REQUEST_BUCKETS), math.inf)
 
 
+def client_bounds(expected: Expected, r: float) -> tuple[float, float]:
+    """Where the server's q-quantile can lie, from the client's latencies alone: each
+    request's server time is at most what the client waited and at least that less what
+    the client adds, so the server's order statistics are bounded by the client's; the
+    histogram interpolates inside the bucket that holds its order statistic; and the
+    rank may move by 2 r of the level either way (see quantile_range). So: at least the
+    bucket boundary below the client's quantile at the lower level less what the client
+    adds, at most the boundary above the client's quantile at the upper level."""
+    level, latencies = expected.level, expected.client
+    low = client_quantile(max(0.0, level * (1 - 2 * r)), latencies) - expected.client_adds
+    high = client_quantile(min(1.0, level * (1 + 2 * r)), latencies)
+    floor = max([0.0] + [le for le in REQUEST_BUCKETS_INF if le <= low])
+    return floor, next(le for le in REQUEST_BUCKETS_INF if le >= high)
+
+
+def bucket_of(seconds: float) -> float:
+    """The upper bound of the request histogram's bucket that holds `seconds`."""
+    return next(le for le in REQUEST_BUCKETS_INF if le >= seconds)
+
+
 def check_truth(stack, queries) -> tuple[list[str], dict[str, Counter], dict[str, list]]:
     """Every Prometheus target of `queries` against the traffic's truth, and again with
     its idle guards removed. Returns (problems, counts per dashboard of "total",
@@ -168,6 +192,10 @@ def check_truth(stack, queries) -> tuple[list[str], dict[str, Counter], dict[str
     assert len({statuses[s] for s in ("success", "fallback", "error", "rejected")}) == 4, \
         f"the mix must keep the statuses' counts apart, or a swapped label shows nothing: " \
         f"{dict(statuses)}"
+    levels = {q: bucket_of(truth.client_quantile(q)) for q in (0.5, 0.95, 0.99)}
+    assert len(set(levels.values())) == 3, \
+        f"the latency tail must put the client's p50, p95 and p99 in three buckets, or a " \
+        f"quantile computed at another level passes: buckets {levels}"
     counts: dict[str, Counter] = defaultdict(Counter)
     not_driven: dict[str, list] = defaultdict(list)
     problems = []

@@ -8,6 +8,7 @@ figures the dashboards must show are derived from these records on the client si
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -129,11 +130,15 @@ BAD_REQUESTS = (
 )
 
 
+def _send_bad(base_url: str, tally: Tally, kwargs: dict) -> None:
+    kwargs = dict(kwargs)
+    headers = {"X-Client-ID": "traffic", **kwargs.pop("headers", {})}
+    _send(tally, base_url, None, None, headers=headers, **kwargs)
+
+
 def send_bad_requests(base_url: str, tally: Tally) -> None:
     for _, kwargs in BAD_REQUESTS:
-        kwargs = dict(kwargs)
-        headers = {"X-Client-ID": "traffic", **kwargs.pop("headers", {})}
-        _send(tally, base_url, None, None, headers=headers, **kwargs)
+        _send_bad(base_url, tally, kwargs)
 
 
 # Markers whose prompts fail first and then succeed, and markers that fail every call.
@@ -142,20 +147,31 @@ RECOVERING_MARKERS = ("503*1", "429*1", "timeout*1", "malformed*1", "fenced", "t
 FAILING_MARKERS = ("503", "timeout", "malformed", "empty", "400")
 
 
-def drive_mix(base_url: str, tally: Tally, rounds: int = 2, workers: int = 4) -> Tally:
-    """Success for every sample and framework, retries, timeouts, repairs, fallbacks."""
-    jobs: list[tuple[str, tuple[str, ...] | None]] = []
+def drive_mix(base_url: str, tally: Tally, rounds: int = 2, workers: int = 4,
+              bad_requests: bool = False) -> Tally:
+    """Success for every sample and framework, retries, timeouts, repairs, fallbacks;
+    with `bad_requests`, the requests the service refuses before the pipeline go in among
+    them (one every few jobs), so their round trips, which are all the client adds to a
+    request, are timed under the same load (Truth.client_adds)."""
+    jobs: list = []
     for _ in range(rounds):
         for index, (_, text) in enumerate(SAMPLES):
             framework = FRAMEWORKS[index % len(FRAMEWORKS)]
-            jobs.append((text, None))
-            jobs.append((text, (framework,)))
+            jobs.append(lambda text=text: map_request(tally, base_url, text))
+            jobs.append(lambda text=text, framework=framework:
+                        map_request(tally, base_url, text, (framework,)))
     scope1 = SAMPLES[0][1]
     for marker in RECOVERING_MARKERS + FAILING_MARKERS:
-        jobs.append((f"{scope1} [[emulate:{marker}]]", None))
+        jobs.append(lambda marker=marker:
+                    map_request(tally, base_url, f"{scope1} [[emulate:{marker}]]"))
+    if bad_requests:
+        step = len(jobs) // len(BAD_REQUESTS)
+        for n, (_, kwargs) in enumerate(BAD_REQUESTS):
+            jobs.insert(n * (step + 1) + step // 2,
+                        lambda kwargs=kwargs: _send_bad(base_url, tally, kwargs))
     tally.started_at = tally.started_at or time.time()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda job: map_request(tally, base_url, job[0], job[1]), jobs))
+        list(pool.map(lambda job: job(), jobs))
     tally.finished_at = time.time()
     return tally
 
@@ -188,22 +204,95 @@ def drive_experiment(base_url: str, tally: Tally, experiment: dict,
     possible."""
     from ai_assist.experiments import assign, parse_experiment
 
-    parsed = parse_experiment(experiment)
-    weights = {v["name"]: v["weight"] for v in experiment["variants"]}
-    companies: dict[str, list[str]] = {v: [] for v in weights}
-    for n in range(10_000):
-        if all(companies.values()):
-            break
-        company = f"ab-company-{n}"
-        companies[assign(parsed, f"company:{company}").name].append(company)
-    counts = Counter(r.variant for r in tally.records if r.variant in weights)
-    total = sum(weights.values())
-    scale = max(counts[v] / (w / total) for v, w in weights.items())
-    jobs = [(SAMPLES[i % len(SAMPLES)][1], companies[v][0]) for v, w in weights.items()
-            for i in range(max(0, round(scale * w / total) - counts[v]))]
+    companies = experiment_companies(experiment)
+    counts = Counter(r.variant for r in tally.records if r.variant in companies)
+    jobs = [(SAMPLES[i % len(SAMPLES)][1], companies[v]) for v, n in
+            experiment_top_up(counts, experiment).items() for i in range(n)]
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda job: map_request(tally, base_url, job[0], company_id=job[1]),
                       jobs))
+    tally.finished_at = time.time()
+    return tally
+
+
+def experiment_companies(experiment: dict) -> dict[str, str]:
+    """variant -> a company_id that the experiment's assignment puts in it."""
+    from ai_assist.experiments import assign, parse_experiment
+
+    parsed = parse_experiment(experiment)
+    companies: dict[str, str] = {}
+    for n in range(10_000):
+        company = f"ab-company-{n}"
+        companies.setdefault(assign(parsed, f"company:{company}").name, company)
+        if len(companies) == len(experiment["variants"]):
+            break
+    return companies
+
+
+def experiment_top_up(counts: Counter, experiment: dict) -> dict[str, int]:
+    """variant -> requests drive_experiment adds to bring `counts` to the weights."""
+    weights = {v["name"]: v["weight"] for v in experiment["variants"]}
+    total = sum(weights.values())
+    scale = max(counts[v] / (w / total) for v, w in weights.items())
+    return {v: max(0, round(scale * w / total) - counts[v]) for v, w in weights.items()}
+
+
+# --- a latency tail --------------------------------------------------------------------
+# The mix's own latencies (tens of milliseconds to a few seconds, as loaded as the machine
+# is) fill the request histogram's buckets up to 5 s. A tail puts the p95 and the p99 in
+# buckets of their own, so a quantile target computed at another level than it claims
+# lands outside the truth's bounds (tests/harness/proof.py): "slow" requests are
+# answered 429 once with a retry delay that the service honours (RetryInfo), then
+# succeed (5 s < one delay + the pipeline < 10 s), "slowest" ones twice (10 s < two
+# delays + the pipeline < 15 s: under 30 s / 2 replicas, so no autoscaling vote).
+TAIL_RETRY_DELAY_S = 5.5
+# The rank error the proofs allow either way, as a share of the level (2 r of
+# proof.tolerance; the traffic with its lead-in is longer than 100 s, so r <= 0.012):
+# the tail is sized so that the p95 stays among the slow requests across it.
+TAIL_LEVEL_MARGIN = 0.025
+
+
+def latency_tail(answered: int, counts: Counter, experiment: dict,
+                 variant: str) -> tuple[int, int]:
+    """(slow, slowest) requests that put the client's p99 among the slowest and its p95,
+    at levels 0.95 x (1 -/+ TAIL_LEVEL_MARGIN), among the slow, after the experiment's
+    top-up (drive_experiment, run next) adds its requests. `answered`: the requests that
+    reached the pipeline so far; `counts`: answers by experiment variant so far; the
+    tail's requests name a company in `variant`."""
+    def ranks(level: float, n: int) -> int:  # 1-based, as Truth.client_quantile reads
+        return min(n, max(1, math.ceil(level * n)))
+
+    for slow in range(1, answered):
+        for slowest in (1, 2, 3):
+            added = sum(experiment_top_up(counts + Counter({variant: slow + slowest}),
+                                          experiment).values())
+            n = answered + slow + slowest + added
+            bulk = n - slow - slowest
+            if (ranks(0.99, n) > bulk + slow
+                    and ranks(0.95 * (1 - TAIL_LEVEL_MARGIN), n) > bulk
+                    and ranks(0.95 * (1 + TAIL_LEVEL_MARGIN), n) <= bulk + slow
+                    and ranks(0.5 * (1 + TAIL_LEVEL_MARGIN), n) <= bulk):
+                return slow, slowest
+    raise ValueError(f"no latency tail fits {answered} answered requests")
+
+
+def drive_latency_tail(base_url: str, tally: Tally, emulator, experiment: dict) -> Tally:
+    """The tail (see `latency_tail`), all at once, each request a text of its own (the
+    emulator counts a marker per exact prompt), naming a company in the experiment's
+    first variant; the emulator's retry delay is set for the tail only."""
+    companies = experiment_companies(experiment)
+    variant = experiment["variants"][0]["name"]
+    counts = Counter(r.variant for r in tally.records if r.variant in companies)
+    slow, slowest = latency_tail(tally.answered, counts, experiment, variant)
+    jobs = [f"{SAMPLES[i % len(SAMPLES)][1]} (tail {i}) [[emulate:429*{1 + (i < slowest)}]]"
+            for i in range(slow + slowest)]
+    emulator.configure(retry_delay_s=TAIL_RETRY_DELAY_S)
+    try:
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            list(pool.map(lambda text: map_request(tally, base_url, text,
+                                                   company_id=companies[variant]), jobs))
+    finally:
+        emulator.configure(retry_delay_s=None)
     tally.finished_at = time.time()
     return tally
 
