@@ -11,6 +11,8 @@ tested from raw counters against the truth of a known traffic mix.
 from __future__ import annotations
 
 import math
+import random
+import statistics
 from dataclasses import dataclass, field
 
 from ai_assist.telemetry import metrics as M
@@ -18,6 +20,7 @@ from alerting import anomaly, canary, operational, slo, threshold_alerts
 from alerting.model import Alert
 from alerting.yamlout import dump
 from observability import autoscaling as A
+from observability import bands
 from observability.durations import COMMITTED, seconds
 from observability.selectors import SCRAPE_JOB
 from observability.sli import REQUEST_RATE
@@ -68,7 +71,7 @@ class Firing:
 class Phase:
     name: str
     minutes: int
-    values: dict[str, float | Counter | Alternating]  # series selector -> value
+    values: dict[str, "float | Counter | Alternating | Repeating"]  # selector -> value
     firing: tuple[Firing, ...] = ()
     check_at: int | None = None  # minute within the phase to evaluate; default its last
 
@@ -113,6 +116,8 @@ def _phase_values(value, minutes: int, last: float | None) -> str:
         return f"{num(start)}+{num(value.per_minute)}x{minutes - 1}"
     if isinstance(value, Alternating):
         return " ".join(num(value.low if i % 2 == 0 else value.high) for i in range(minutes))
+    if isinstance(value, Repeating):
+        return " ".join(num(value.values[i % len(value.values)]) for i in range(minutes))
     return f"{num(value)}x{minutes - 1}"
 
 
@@ -122,6 +127,8 @@ def _last(value, minutes: int, last: float | None) -> float | None:
         return start + value.per_minute * (minutes - 1)
     if isinstance(value, Alternating):
         return value.low if (minutes - 1) % 2 == 0 else value.high
+    if isinstance(value, Repeating):
+        return value.values[(minutes - 1) % len(value.values)]
     return value
 
 
@@ -266,6 +273,58 @@ def budget_test() -> dict:
 
 
 # --- anomaly bands -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Repeating:
+    """A gauge that repeats `values` minute by minute (noise with a period)."""
+    values: tuple[float, ...]
+
+
+# The samples a band's window holds: its history a minute apart, both ends included, as
+# Prometheus 2.x selects a range (Debian's promtool 2.42 runs these tests; 3.x leaves the
+# oldest end open, one sample fewer).
+BAND_WINDOW_SAMPLES = _minutes(bands.HISTORY) + 1
+BAND_GAP_MINUTES = _minutes(bands.GAP)
+# How far past the band's edge the "just inside" and "just outside" values sit, as a share
+# of its half-width: less than half of what a sample standard deviation would add to it
+# (sqrt(61 / 60) - 1 = 0.83 %), so a band of the sample standard deviation would hold the
+# "just outside" value too.
+BAND_EDGE = 0.004
+
+
+def band_noise(band: anomaly.Band) -> Repeating:
+    """Noise of BAND_WINDOW_SAMPLES draws around 4 x min_rise, repeated: every window of
+    the band holds one whole period, so the band is the same at every minute, and its
+    half-width (about 3.5 x min_rise) leaves room between mean + min_rise and the edge."""
+    draws = random.Random(f"band {band.key}")
+    d = band.min_rise
+    return Repeating(tuple(float(num(4 * d + d * draws.uniform(-2, 2)))
+                           for _ in range(BAND_WINDOW_SAMPLES)))
+
+
+def band_of(noise: Repeating) -> tuple[float, float]:
+    """(mean, K x population standard deviation) of one period: stddev_over_time's."""
+    return statistics.fmean(noise.values), bands.K * statistics.pstdev(noise.values)
+
+
+def band_edge_scenarios(band: anomaly.Band) -> list[Scenario]:
+    """The band, not the minimum rise, decides: with noise this wide, a value above mean +
+    min_rise but just inside the band stays silent, one just outside it fires. Both hold
+    for less than the gap, so the band still reads the noise alone."""
+    alert, rate = anomaly.anomaly_alert(band), {REQUEST_RATE: band.row.min_request_rate * 10}
+    noise = band_noise(band)
+    mean, spread = band_of(noise)
+    inside = float(num(mean + spread * (1 - BAND_EDGE)))
+    outside = float(num(mean + spread * (1 + BAND_EDGE)))
+    assert inside - mean > band.min_rise, "the noise is too narrow for the band to decide"
+    history = BAND_WINDOW_SAMPLES + BAND_GAP_MINUTES + 10
+    minutes = BAND_GAP_MINUTES - 1  # the band's window ends before the phase's first sample
+    return [Scenario(f"{alert.name}: above mean + min_rise, {where} the band", alert.name, (
+                Phase("usual, wide noise", history, {band.series: noise, **rate}),
+                Phase(where, minutes, {band.series: value, **rate}, firing)))
+            for where, value, firing in (("just inside", inside, ()),
+                                         ("just outside", outside, (Firing(alert, outside),)))]
+
+
 def anomaly_scenarios(band: anomaly.Band) -> list[Scenario]:
     alert, d = anomaly.anomaly_alert(band), band.min_rise
     rate = {REQUEST_RATE: band.row.min_request_rate * 10}
@@ -286,6 +345,7 @@ def anomaly_scenarios(band: anomaly.Band) -> list[Scenario]:
         Scenario(f"{alert.name}: silent without traffic", alert.name, (
             Phase("usual", history, {band.series: noisy, **rate}),
             Phase("jump without traffic", 20, {band.series: jump, **quiet}, check_at=10))),
+        *band_edge_scenarios(band),
     ]
 
 

@@ -23,7 +23,8 @@ COPIED = ("alerting", "dashboards", "observability", "prometheus", "service", "t
           "pyproject.toml", "README.md")
 FAST_TESTS = ("tests/test_thresholds_reachable.py", "tests/test_alerting_rules.py",
               "tests/test_dashboards_static.py", "tests/test_prices.py",
-              "tests/test_burn_rates.py", "tests/test_recording_names.py")
+              "tests/test_burn_rates.py", "tests/test_recording_names.py",
+              "tests/test_anomaly_bands.py")
 IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", "node_modules", "*.pyc")
 
 

@@ -351,8 +351,9 @@ def _gpu(t: Truth, expected: Callable[[Truth], Expected]):
 
 
 BAND = NotDriven("the anomaly band reads the hour that ended 10 min ago, before this "
-                 "stack existed (the band's maths is proven by promtool in "
-                 "prometheus/tests/anomaly.test.yml)")
+                 "stack existed (the recorded band equals numpy's mean +/- 3 population "
+                 "standard deviations of that hour, and the alert fires just outside it "
+                 "and not just inside it: tests/test_anomaly_bands.py with promtool)")
 
 
 def _stage_quantile(q: float):
