@@ -19,6 +19,13 @@ class Mutation(NamedTuple):
     new: str
     # issue 20's classes: quantile level, constants, recording rules, anomaly band, cache
     kind: str = "query"
+    # tests run on the copy besides the fast ones: the proof of a target that the session
+    # stack does not drive (e.g. the cache panels, which need a cache and a Redis)
+    tests: tuple[str, ...] = ()
+
+
+CACHE_PANELS_PROOF = ("tests/test_response_cache.py::"
+                      "test_the_cache_panels_show_the_truth_of_a_known_mix",)
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -101,6 +108,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              'bad = f"sum_over_time({error_rate(BASE_WINDOW)}{match}[{w}])',
              'bad = f"sum_over_time({error_rate(BASE_WINDOW)}{match}[{scale(\'3d\')}])',
              "recording rules"),
+    # --- issue 20: the cache's savings at each token type's price -------------------
+    Mutation("the cache's saved cached-prompt tokens priced at the full input price",
+             "dashboards/lib/queries.py",
+             """f"({cost_usd_per_second(m, w, metric=M.CACHE_TOKENS_SAVED_TOTAL)}) * 3600")""",
+             """f"({cost_usd_per_second(m, w, metric=M.CACHE_TOKENS_SAVED_TOTAL)}) * 3600"
+        .replace("* 0.03 / 1e6", "* 0.3 / 1e6"))""", "cache", CACHE_PANELS_PROOF),
     # --- issue 20: the anomaly band's formula -------------------------------------------
     Mutation("the band's K multiplies the mean instead of the standard deviation",
              "observability/bands.py",

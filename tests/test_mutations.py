@@ -59,7 +59,7 @@ def build(copy: Path, module: str) -> None:
         raise BuildCrashed(f"{module}: {result.stderr.strip().splitlines()[-1:]}")
 
 
-def killed_by(stack, copy: Path) -> str | None:
+def killed_by(stack, copy: Path, mutation: Mutation | None = None) -> str | None:
     """The check that fails on the mutated copy, or None when every check passes."""
     problems, _, _ = check_truth(stack, all_queries(load_dashboards(copy / "dashboards" / "json")))
     if problems:
@@ -72,6 +72,12 @@ def killed_by(stack, copy: Path) -> str | None:
         timeout=300)
     if result.returncode != 0:
         return "rule and dashboard tests: " + result.stdout[-1500:]
+    if mutation is not None and mutation.tests:  # proofs the session stack cannot run
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+             *mutation.tests], cwd=copy, env=env, capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            return "the mutation's own proof: " + result.stdout[-1500:]
     return None
 
 
@@ -84,7 +90,7 @@ def test_every_mutation_is_killed(stack_with_traffic, tmp_path):
     for index, mutation in enumerate(MUTATIONS):
         copy = tmp_path / f"m{index}"
         try:
-            check = killed_by(stack_with_traffic, mutated_copy(mutation, copy))
+            check = killed_by(stack_with_traffic, mutated_copy(mutation, copy), mutation)
         except BuildCrashed as crash:
             check = f"build crash: {crash}"
         if check is None:

@@ -380,6 +380,19 @@ def test_cache_answers_are_plain_json_round_trips():
 
 # --- the cost dashboard's "Response cache" panels, proven on a real Prometheus ---------
 @pytest.mark.stack
+def sampled_spans(prom, metric: str, window_s: float, at: float) -> dict[str, float]:
+    """instance -> the shortest span, first to last sample, of its `metric` series in
+    the window [at - window_s, at], from the samples Prometheus holds."""
+    data = prom._get("/api/v1/query", query=f"{metric}[{round(window_s * 1000)}ms]",
+                     time=f"{at:.3f}")
+    spans: dict[str, float] = {}
+    for series in data["result"]:
+        times = [float(t) for t, _ in series["values"]]
+        instance = series["metric"]["instance"]
+        spans[instance] = min(spans.get(instance, math.inf), times[-1] - times[0])
+    return spans
+
+
 def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, emulator,
                                                         tmp_path_factory):
     """Two replicas sharing Redis, scraped by a real Prometheus: texts sent by two
@@ -397,7 +410,8 @@ def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, e
     )
     from tests.harness.processes import wait_until
     from tests.harness.prom import start_prometheus
-    from tests.harness.truth import CACHE_TRUTH, CacheTruth
+    from tests.harness import prices
+    from tests.harness.truth import CACHE_TRUTH, CacheTruth, Expected
 
     scrape, lead_in = 0.5, 2.0
     work = tmp_path_factory.mktemp("cache-panels")
@@ -483,6 +497,16 @@ def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, e
         # rate() stretches each replica's sampled span (the window less up to a scrape at
         # either end) to the window; the replicas are scraped at different offsets
         rel = {"ratio": 1.2 * scrape / interval_s, "rate": 2.5 * scrape / interval_s}
+        # The tokens the hits saved, and their price, from Prometheus's own timestamps:
+        # every increase lies inside each series' sampled span, which rate() stretches
+        # by at most the gaps to the window's edges, so a rate lies between the truth and
+        # the truth x window / the shortest span, never outside.
+        stretch = window_s / min(sampled_spans(prom, M_SAVED, window_s, at).values())
+        priced = {kind: prices.USD_PER_MILLION[truth.model][kind] for kind in truth.saved}
+        assert all(stretch < max(p, other) / min(p, other) for p in priced.values()
+                   for other in prices.USD_PER_MILLION[truth.model].values() if other != p), \
+            f"a window stretched by {stretch:.3f} could hide a token type priced at " \
+            f"another's price"
         queries = [q for q in all_queries(load_dashboards())
                    if (q.dashboard.removeprefix("ai-assist-"), q.panel, q.ref) in CACHE_TRUTH]
         assert len(queries) == len(CACHE_TRUTH), "a cache panel is missing or renamed"
@@ -490,16 +514,34 @@ def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, e
         for q in queries:
             expected = CACHE_TRUTH[(q.dashboard.removeprefix("ai-assist-"), q.panel, q.ref)](
                 truth)
+            bounded = q.panel in ("Tokens saved by the cache",
+                                  "Cost saved by the cache per hour")
             for expr in (q.expr, strip_guards(q.expr)):
-                got = {tuple(labels.get(b, "") for b in expected.by): value for labels, value
-                       in prom.query(fill_variables(expr, 3600, interval_s, scrape), time=at)}
-                if set(got) != set(expected.values):
-                    problems.append(f"{q.panel}: series {sorted(got)}, the truth "
-                                    f"{sorted(expected.values)}")
-                    continue
-                for key, want in expected.values.items():
-                    if got[key] != pytest.approx(want, rel=rel[expected.kind], abs=1e-9):
-                        problems.append(f"{q.panel} {key}: {got[key]:g}, the truth {want:g}")
+                filled = fill_variables(expr, 3600, interval_s, scrape)
+                checks = [(filled, expected)]
+                if q.panel == "Cost saved by the cache per hour":
+                    # the panel's own pricing, one token type at a time
+                    assert filled.count(f"{M_SAVED}{{") > 0
+                    checks += [(filled.replace(f"{M_SAVED}{{", f'{M_SAVED}{{type="{kind}", '),
+                                Expected({(truth.model,): want}, "rate", ("model",)))
+                               for (kind,), want in truth.usd_saved_by_type().values.items()]
+                for query, want_all in checks:
+                    got = {tuple(labels.get(b, "") for b in want_all.by): value
+                           for labels, value in prom.query(query, time=at)}
+                    what = q.panel if query == filled else f"{q.panel} [{query[-60:]}]"
+                    if set(got) != set(want_all.values):
+                        problems.append(f"{what}: series {sorted(got)}, the truth "
+                                        f"{sorted(want_all.values)}")
+                        continue
+                    for key, want in want_all.values.items():
+                        if bounded:
+                            fits = want * (1 - 1e-9) <= got[key] <= want * stretch * (1 + 1e-9)
+                        else:
+                            fits = got[key] == pytest.approx(want, rel=rel[want_all.kind],
+                                                             abs=1e-9)
+                        if not fits:
+                            problems.append(f"{what} {key}: {got[key]:g}, the truth {want:g}"
+                                            + (f" .. {want * stretch:g}" if bounded else ""))
         assert not problems, "\n".join(problems)
     finally:
         emulator.configure(cached_tokens=config["cached_tokens"])

@@ -539,6 +539,12 @@ class CacheTruth:
         usd = prices.usd(self.model, self.saved)
         return Expected({(self.model,): usd / self.window_s * 3600}, "rate", ("model",))
 
+    def usd_saved_by_type(self) -> Expected:
+        """The USD per hour the hits saved, one token type at a time, each at that
+        type's own price from Google's page (tests/harness/prices.py)."""
+        return Expected({(kind,): prices.usd(self.model, {kind: n}) / self.window_s * 3600
+                         for kind, n in self.saved.items()}, "rate", ("type",))
+
     def storage_errors(self) -> Expected:
         return Expected({(op,): self.per_minute(n) for op, n in self.errors.items()}, "rate",
                         ("operation",))
