@@ -35,9 +35,7 @@ class Band:
         return self.row.record
 
     def record(self, part: str) -> str:
-        """level:metric:operations: the band of the recorded series over its history."""
-        _, metric, operations = self.series.split(":")
-        return f"ai_assist:{metric}_{operations}:band_{part}{bands.HISTORY}"
+        return bands.record(self.series, part)
 
     @property
     def alert_name(self) -> str:

@@ -16,15 +16,16 @@ from dashboards.lib.panels import (
     threshold_steps,
     timeseries,
 )
+from dashboards.lib.variables import DEPLOYMENT
 from dashboards.lib.variables import INSTANCE as m
 from observability import autoscaling, bands, uids
-from observability.promql import RATE
+from observability.promql import RATE, sel
 from observability.thresholds import BY_KEY
 
 UID = uids.REALTIME
-BAND = (f"Shaded: the anomaly band, {bands.describe()} (fixed 5m window inside the "
-        "band), computed as the anomaly alerts compute it over all replicas; a line above "
-        "it is unusual for this service.")
+BAND = (f"Shaded: the anomaly band, {bands.describe()}, as the anomaly alerts record it "
+        "per deployment (the instance filter does not apply to it); a line above it is "
+        "unusual for this service.")
 
 
 def _with_band(key: str, title: str, extra=()):
@@ -33,8 +34,8 @@ def _with_band(key: str, title: str, extra=()):
     return timeseries(
         title, f"{threshold_description(row)} {BAND}", row.unit,
         [prom(row.expr(RATE, m), row.title, exemplar=row.unit == "s"), *extra,
-         prom(bands.dashboard_band(row.expr("5m", m), +1), upper),
-         prom(bands.dashboard_band(row.expr("5m", m), -1), lower)],
+         prom(sel(bands.record(row.record, "upper"), DEPLOYMENT), upper),
+         prom(sel(bands.record(row.record, "lower"), DEPLOYMENT), lower)],
         steps=threshold_steps(row), show_steps=True, overrides=band_overrides(upper, lower))
 
 

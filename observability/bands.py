@@ -5,8 +5,8 @@ The gap keeps a sudden jump out of its own band for a while: a band that include
 last minutes would widen with the jump and hide it. The band then adapts; a new level
 that lasts becomes the new normal, and the alert resolves.
 
-The recording rules (alerting/anomaly.py) and the real-time dashboard, which draws the
-band per selected instance, both take K, HISTORY and GAP from here.
+The recording rules (alerting/anomaly.py) take K, HISTORY and GAP from here, and the
+real-time dashboard draws what they record.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 K = 3
 HISTORY = "1h"
 GAP = "10m"
-DASHBOARD_STEP = "1m"  # the dashboard's subquery resolution
 
 
 def mean_and_spread(series_range: str, gap: str = GAP) -> tuple[str, str]:
@@ -24,16 +23,13 @@ def mean_and_spread(series_range: str, gap: str = GAP) -> tuple[str, str]:
             f"{K:g} * stddev_over_time({series_range} offset {gap})")
 
 
-def dashboard_band(expr_at_5m: str, side: int, history: str = HISTORY) -> str:
-    """One edge of the band over an inline 5m SLI (`side` +1 upper, -1 lower).
-
-    `expr_at_5m` must always have a sample and no NaN (the Threshold queries do), so the
-    subquery has a value at every step, before the first scrape included.
-    """
-    mean, spread = mean_and_spread(f"({expr_at_5m})[{history}:{DASHBOARD_STEP}]")
-    if side > 0:
-        return f"{mean} + {spread}"
-    return f"clamp_min({mean} - {spread}, 0)"
+def record(series: str, part: str) -> str:
+    """level:metric:operations: the band (`part`: mean, spread, upper, lower) of a
+    recorded 5-minute series over its history. The dashboards read these recordings,
+    per deployment: a band computed in the panel, a subquery of an hour at every step,
+    took seconds for a 24 h range at 100 replicas (README, At scale)."""
+    _, metric, operations = series.split(":")
+    return f"ai_assist:{metric}_{operations}:band_{part}{HISTORY}"
 
 
 def describe() -> str:

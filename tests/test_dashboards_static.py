@@ -16,6 +16,7 @@ from dashboards import build
 from dashboards.lib import logql
 from dashboards.lib.panels import threshold_steps
 from dashboards.lib.variables import DEPLOYMENT, INSTANCE, INSTANCE_AND_MODEL
+from observability import bands
 from observability.promql import FIXED_WINDOWS, zero_when_absent
 from observability.selectors import SELECTORS
 from observability.slo import OBJECTIVE
@@ -196,8 +197,9 @@ def test_counters_only_inside_rate_or_increase():
     assert not problems, "\n".join(problems)
 
 
-# Recorded per deployment by design: the SLOs and the autoscaler's count
-PER_DEPLOYMENT = ("ai_assist:slo_", "ai_assist:autoscaler_")
+# Recorded per deployment by design: the SLOs, the autoscaler's count, the anomaly bands
+PER_DEPLOYMENT = ("ai_assist:slo_", "ai_assist:autoscaler_",
+                  *{bands.record(r.record, "").rsplit(":", 1)[0] for r in THRESHOLDS})
 CONSTANT = (OBJECTIVE,)  # the SLOs' objectives, the same in every deployment
 
 
