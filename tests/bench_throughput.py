@@ -369,8 +369,7 @@ def cpu_rows(work: Path, emulator, scale: int, pairs: int) -> None:
             rate(service.url, 4, requests_ // 4)
             return (cpu_seconds(service.proc.pid) - before) * 1000 / requests_
 
-        print(f"
-CPU per request that each signal adds (service process utime + stime, "
+        print(f"\nCPU per request that each signal adds (service process utime + stime, "
               f"{requests_} requests at concurrency 4, {pairs} interleaved pairs against "
               "all off; ms of CPU per request, min / median / max; 'off' itself below)")
         baseline = []
