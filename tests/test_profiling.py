@@ -115,28 +115,56 @@ def test_profiles_reach_pyroscope_tagged_and_hold_the_services_own_stacks(profil
 def test_root_spans_carry_the_profile_id_that_labels_their_samples(profiled):
     service, receiver = profiled
     service.spans.clear()
-    for i in range(8):  # one at a time: the loop thread's samples belong to this one alone
-        assert requests.post(f"{service.url}/v1/esg/map", timeout=30,
-                             json={"text": f"{SAMPLES[0][1]} (alone {i})"}).status_code == 200
+
+    def root_spans():
+        return [s for s in service.spans.get_finished_spans() if s.name == "POST /v1/esg/map"]
+
+    def linked():
+        ids = {s.attributes.get("pyroscope.profile.id") for s in root_spans()} - {None}
+        return [s for _, s in receiver.samples() if s.labels.get("span_id") in ids]
+
+    # A request is a few milliseconds of the event loop's CPU, which is all a span's
+    # labels are on: at the sampling rate a batch of 8 may get no sample at all on a
+    # loaded machine. Batches until one was sampled, each judged once the receiver holds
+    # every profile taken during it (the push under way when it ended, and the next).
+    for batch in range(6):
+        for i in range(8):  # one at a time: the loop thread's samples belong to this one
+            assert requests.post(f"{service.url}/v1/esg/map", timeout=30, json={
+                "text": f"{SAMPLES[0][1]} (alone {batch}.{i})"}).status_code == 200
+        pushes = receiver.pushes
+        wait_until(lambda: linked() or receiver.pushes >= pushes + 2, 30,
+                   "the profiles of the batch")
+        if linked():
+            break
     spans = service.spans.get_finished_spans()
-    roots = [s for s in spans if s.name == "POST /v1/esg/map"]
-    assert len(roots) == 8
+    roots = root_spans()
+    assert len(roots) == 8 * (batch + 1)
     for span in roots:
         assert span.attributes["pyroscope.profile.id"] == format(span.context.span_id, "016x")
     assert not any("pyroscope.profile.id" in s.attributes for s in spans if s.parent
                    and not s.parent.is_remote)
     traces = {s.attributes["pyroscope.profile.id"]: format(s.context.trace_id, "032x")
               for s in roots}
+    # When each root span was open, as the tracer recorded it. The client sends the next
+    # request once it has the answer, but the server ends the span a little after sending
+    # it (later on a loaded machine), so consecutive spans may overlap: a sample taken
+    # then carries both (ai_assist/telemetry/profiling.py). What a sample may carry comes
+    # from these recorded times, not from the requests being sent one at a time.
+    open_ = {s.attributes["pyroscope.profile.id"]: (s.start_time, s.end_time) for s in roots}
 
-    def linked():
-        return [s for _, s in receiver.samples() if s.labels.get("span_id") in traces]
-
-    wait_until(linked, 30, "samples labelled with a root span's profile id")
+    assert linked(), "no sample labelled with a root span's profile id"
+    alone = 0
     for sample in linked():
         span_ids = [v for k, v in sample.label_pairs if k == "span_id"]
-        assert len(span_ids) == 1, sample.label_pairs  # nothing else was in flight
-        assert [v for k, v in sample.label_pairs if k == "trace_id"] == [traces[span_ids[0]]]
+        assert set(span_ids) <= set(traces), sample.label_pairs  # only this test's roots
+        # spans that were all open at one instant, by the tracer's own times
+        assert max(open_[i][0] for i in span_ids) <= min(open_[i][1] for i in span_ids), \
+            (sample.label_pairs, {i: open_[i] for i in span_ids})
+        assert sorted(v for k, v in sample.label_pairs if k == "trace_id") == sorted(
+            traces[i] for i in span_ids)
         assert sample.labels["span_name"] == "POST /v1/esg/map"
+        alone += len(span_ids) == 1
+    assert alone, "no sample belongs to one request alone"
 
 
 def test_a_pyroscope_that_goes_away_is_logged_once_and_costs_no_request(profiled):
