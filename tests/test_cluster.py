@@ -291,6 +291,22 @@ class _Stack:
         self.prom, self.scrape_interval_s, self.variables = cluster.prom, SCRAPE_S, variables
 
 
+def test_a_default_deployment_shows_no_bare_no_data(cluster):
+    """Both deployments run the defaults (no experiment, no response cache, no canary,
+    no GPU): a target that returns nothing there belongs to a panel that says why
+    (its `noValue` text, e.g. "No experiment running") instead of Grafana's "No data"."""
+    at, bare, empty = _settled(cluster), [], 0
+    for q in (q for q in all_queries(load_dashboards()) if q.kind == "prometheus"):
+        if evaluate(_Stack(cluster, {"namespace": PROD}), q.expr, at, 60):
+            continue
+        empty += 1
+        said = q.panel_json.get("fieldConfig", {}).get("defaults", {}).get("noValue", "")
+        if not said.strip():
+            bare.append(f"{q.dashboard} / {q.panel} / {q.ref}")
+    assert not bare, "No data, and no word why:\n" + "\n".join(bare)
+    assert empty, "the default deployment showed every panel: the check saw nothing off"
+
+
 # --- alerts -------------------------------------------------------------------------------
 def _slack_titles(receiver: WebhookReceiver) -> list[str]:
     return [payload.get("attachments", [{}])[0].get("title", "")
@@ -348,19 +364,3 @@ def test_faults_in_one_namespace_alert_there_only(cluster):
     assert firing("AIAssistServiceDown", "critical") == {STAGING}
     assert FALLBACK not in {a["labels"]["alertname"] for a in cluster.prom.alerts()
                             if a["labels"].get("namespace") == PROD}
-
-
-def test_a_default_deployment_shows_no_bare_no_data(cluster):
-    """Both deployments run the defaults (no experiment, no response cache, no canary,
-    no GPU): a target that returns nothing there belongs to a panel that says why
-    (its `noValue` text, e.g. "No experiment running") instead of Grafana's "No data"."""
-    at, bare, empty = _settled(cluster), [], 0
-    for q in (q for q in all_queries(load_dashboards()) if q.kind == "prometheus"):
-        if evaluate(_Stack(cluster, {"namespace": PROD}), q.expr, at, 60):
-            continue
-        empty += 1
-        said = q.panel_json.get("fieldConfig", {}).get("defaults", {}).get("noValue", "")
-        if not said.strip():
-            bare.append(f"{q.dashboard} / {q.panel} / {q.ref}")
-    assert not bare, "No data, and no word why:\n" + "\n".join(bare)
-    assert empty, "the default deployment showed every panel: the check saw nothing off"
