@@ -35,7 +35,6 @@ import yaml  # noqa: E402
 
 from ai_assist import ports  # noqa: E402
 from ai_assist.config import BUNDLED_MINILM, SHUTDOWN_MARGIN_S, Settings  # noqa: E402
-from ai_assist.telemetry import metrics as M  # noqa: E402
 from ai_assist.telemetry.tracing import SHUTDOWN_TIMEOUT_S  # noqa: E402
 from alerting import alertmanager, rules  # noqa: E402
 from alerting.yamlout import dump  # noqa: E402

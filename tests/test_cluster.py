@@ -15,7 +15,6 @@ namespace's alerts reach its own receiver.
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -202,8 +202,6 @@ def drive_experiment(base_url: str, tally: Tally, experiment: dict,
     requests are left out of the comparison). So the split matches the weights (no
     sample-ratio mismatch) while the other proofs' traffic mix is diluted as little as
     possible."""
-    from ai_assist.experiments import assign, parse_experiment
-
     companies = experiment_companies(experiment)
     counts = Counter(r.variant for r in tally.records if r.variant in companies)
     jobs = [(SAMPLES[i % len(SAMPLES)][1], companies[v]) for v, n in
