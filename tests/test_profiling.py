@@ -262,8 +262,8 @@ def test_admin_profile_returns_collapsed_stacks(profiled):
     assert lines
     for line in lines:
         stack, count = line.rsplit(" ", 1)
-        assert int(count) > 0 and stack
-    assert any("ai_assist" in line for line in lines)
+        assert int(count) > 0  # py-spy may count a sample of a thread with no frames
+    assert any("ai_assist" in line.rsplit(" ", 1)[0] for line in lines)
 
 
 def test_admin_route_is_not_in_the_openapi_document(profiled):
