@@ -63,8 +63,7 @@ def summarise(metrics_text: str, model: str) -> str:
     count = _sum(s, f"{M.CONFIDENCE}_count")
     if count:
         lines.append(f"  avg confidence  {_sum(s, f'{M.CONFIDENCE}_sum') / count:.2f}")
-    cost = pricing.cost_usd(model, tokens["input"], tokens["output"], tokens["thinking"],
-                            tokens["cached_input"])
+    cost = pricing.usd(model, tokens)
     lines.append(f"  gemini cost     ${cost:.4f} at {model} prices (ai_assist/pricing.py)")
     return "\n".join(lines)
 

@@ -6,9 +6,16 @@ prompts up to 200k tokens). Thinking tokens are billed at the output price. Cach
 from its context cache, implicit or explicit) is billed at the context-caching price,
 which is a tenth of the input price; the storage fee of an explicit cache (per token-hour)
 is not a token price and is not counted here.
+
+The ledger: TokenUsage is the one value that holds tokens by how they are billed (the
+LLM stage's accounting, the response cache's saved tokens, the reports, the capacity
+model), and `usd()` the one place tokens become dollars.
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -16,18 +23,6 @@ class ModelPrice:
     input_per_million_usd: float
     output_per_million_usd: float
     cached_input_per_million_usd: float
-
-    @property
-    def input_per_token_usd(self) -> float:
-        return self.input_per_million_usd / 1_000_000
-
-    @property
-    def output_per_token_usd(self) -> float:
-        return self.output_per_million_usd / 1_000_000
-
-    @property
-    def cached_input_per_token_usd(self) -> float:
-        return self.cached_input_per_million_usd / 1_000_000
 
     def per_million_usd(self, token_type: str) -> float:
         """The price of one million tokens of a gemini_tokens_used_total `type`."""
@@ -54,10 +49,51 @@ OUTPUT_BILLED_TYPES = ("output", "thinking")
 CACHED_INPUT_TYPES = ("cached_input",)
 
 
-def cost_usd(model: str, input_tokens: int, output_tokens: int, thinking_tokens: int,
-             cached_input_tokens: int = 0) -> float:
-    """`input_tokens` are the prompt tokens not served from the cache."""
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens by how Gemini bills them: the field names are gemini_tokens_used_total's
+    `type` values. Counts may be floats (Prometheus's increase(), averages)."""
+    input: float = 0  # prompt tokens not served from the context cache
+    cached_input: float = 0  # prompt tokens served from it (cached_content_token_count)
+    output: float = 0
+    thinking: float = 0  # billed at the output price
+
+    @classmethod
+    def from_gemini(cls, prompt: float, output: float = 0, thinking: float = 0,
+                    cached: float = 0) -> TokenUsage:
+        """From usage_metadata's counts: the prompt count includes its cached part."""
+        cached = min(cached, prompt)
+        return cls(input=prompt - cached, cached_input=cached, output=output,
+                   thinking=thinking)
+
+    @classmethod
+    def of(cls, by_type: Mapping[str, float]) -> TokenUsage:
+        """From type -> count; a type that is not billed here fails (TypeError)."""
+        return cls(**by_type)
+
+    def by_type(self) -> dict[str, float]:
+        return asdict(self)
+
+    @property
+    def prompt(self) -> float:
+        return self.input + self.cached_input
+
+    @property
+    def total(self) -> float:
+        """Every billed token."""
+        return sum(self.by_type().values())
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(*(getattr(self, f.name) + getattr(other, f.name)
+                            for f in fields(self)))
+
+    def usd(self, model: str) -> float:
+        return usd(model, self)
+
+
+def usd(model: str, tokens: TokenUsage | Mapping[str, float]) -> float:
+    """What `tokens` (a TokenUsage, or type -> count) cost on `model`, in USD."""
     price = PRICES[model]
-    return (input_tokens * price.input_per_token_usd
-            + cached_input_tokens * price.cached_input_per_token_usd
-            + (output_tokens + thinking_tokens) * price.output_per_token_usd)
+    usage = tokens if isinstance(tokens, TokenUsage) else TokenUsage.of(tokens)
+    return sum(count * price.per_million_usd(kind)
+               for kind, count in usage.by_type().items()) / 1_000_000

@@ -59,6 +59,7 @@ from dataclasses import asdict, dataclass, field
 from cachetools import TTLCache
 
 from ai_assist.mapping.types import LLMResult, Match
+from ai_assist.pricing import TokenUsage
 from ai_assist.storage_backoff import StoreBackoff
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import TOKEN_TYPES, Metrics
@@ -105,9 +106,8 @@ class CachedAnswer:
 
 def billed_tokens(answer: LLMResult) -> dict[str, int]:
     """What the LLM stage was billed for an answer (every attempt), by token type."""
-    return {"input": answer.input_tokens - answer.cached_input_tokens,
-            "cached_input": answer.cached_input_tokens, "output": answer.output_tokens,
-            "thinking": answer.thinking_tokens}
+    return TokenUsage.from_gemini(answer.input_tokens, answer.output_tokens,
+                                  answer.thinking_tokens, answer.cached_input_tokens).by_type()
 
 
 class _SizeBoundCache(TTLCache):

@@ -77,6 +77,7 @@ from ai_assist.mapping.json_repair import parse_llm_json
 from ai_assist.mapping.retry_budget import RetryBudget
 from ai_assist.mapping.prompt import build_prompt, response_schema
 from ai_assist.mapping.types import Candidate, LLMResult, Match
+from ai_assist.pricing import TokenUsage
 from ai_assist.telemetry import traffic
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import WASTE_REASONS, Metrics
@@ -136,8 +137,13 @@ class Attempt:
     budget_denied: bool = False      # unusable, and the retry budget refused a retry
 
     @property
+    def usage(self) -> TokenUsage:
+        return TokenUsage.from_gemini(self.input_tokens, self.output_tokens,
+                                      self.thinking_tokens, self.cached_input_tokens)
+
+    @property
     def billed_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.thinking_tokens
+        return self.usage.total
 
     @property
     def retryable(self) -> bool:
@@ -668,16 +674,16 @@ class GeminiMapper:
                     span) -> None:
         usage = response.usage_metadata
         if usage is not None:
-            attempt.input_tokens = usage.prompt_token_count or 0
-            attempt.output_tokens = usage.candidates_token_count or 0
-            attempt.thinking_tokens = usage.thoughts_token_count or 0
-            # part of prompt_token_count, billed at the cached price (ai_assist/pricing.py)
-            attempt.cached_input_tokens = min(usage.cached_content_token_count or 0,
-                                              attempt.input_tokens)
-            for kind, count in (("input", attempt.input_tokens - attempt.cached_input_tokens),
-                                ("cached_input", attempt.cached_input_tokens),
-                                ("output", attempt.output_tokens),
-                                ("thinking", attempt.thinking_tokens)):
+            # the cached part of the prompt is billed at the cached price (ai_assist/pricing.py)
+            billed = TokenUsage.from_gemini(usage.prompt_token_count or 0,
+                                            usage.candidates_token_count or 0,
+                                            usage.thoughts_token_count or 0,
+                                            usage.cached_content_token_count or 0)
+            attempt.input_tokens = billed.prompt
+            attempt.output_tokens = billed.output
+            attempt.thinking_tokens = billed.thinking
+            attempt.cached_input_tokens = billed.cached_input
+            for kind, count in billed.by_type().items():
                 if count:
                     self.metrics.tokens.labels(kind, self.model, variant_label(),
                                                traffic.source()).inc(count)
