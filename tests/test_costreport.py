@@ -6,6 +6,7 @@ committed example fresh; and a window without traffic reads zeros, not errors.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from ai_assist.costreport.__main__ import main
 from ai_assist.costreport.aggregates import Aggregates
 from ai_assist.costreport.analysis import Figures
 
+from tests.harness.prices import usd
 from tests.harness.proof import tolerances, truth_of
 from tests.harness.truth import SECONDS_PER_MONTH
 
@@ -59,10 +61,14 @@ def test_the_report_from_a_real_prometheus_shows_the_traffic(stack_with_traffic,
     savings = f.savings()
     assert savings and all(s.usd_per_month > 0 for s in savings)
     cache = next(s for s in savings if "response cache" in s.what)
-    assert cache.usd_per_month == approx(f.duplicate_share * f.projected_month_usd)
+    # the repeats at the users' average spend per answered request (no canary here)
+    assert cache.usd_per_month == approx(truth.duplicates() * truth.cost_usd() / truth.answered
+                                         / WINDOW_S * SECONDS_PER_MONTH)
     markdown = (out / "costreport.md").read_text()
     assert f"| Requests answered | {a.answered:,.0f} |" in markdown
-    assert f"| {cache.what} | ${cache.usd_per_month:,.2f} |" in markdown
+    shown = re.search(rf"^\| {re.escape(cache.what)} \| \$([\d,.]+) \|", markdown, re.M)
+    assert shown and float(shown.group(1).replace(",", "")) == pytest.approx(
+        cache.usd_per_month, rel=5e-3)  # three significant figures at least
     assert "<table>" in (out / "costreport.html").read_text()
     for name in ("spend-by-type.png", "tokens-per-request.png", "savings.png"):
         assert (out / name).read_bytes().startswith(b"\x89PNG")
@@ -106,3 +112,36 @@ def test_the_committed_example_is_fresh_and_a_stale_one_fails(tmp_path, capsys):
     (copy / "costreport.md").write_text("edited by hand\n")
     assert main([*check, "--out", str(copy)]) == 1
     assert "stale" in capsys.readouterr().err
+
+
+def test_the_example_leaves_the_canary_out_of_the_cache_and_says_the_savings_overlap():
+    """Against figures computed here from the committed aggregates and the price page:
+    the cache would save the users' repeats at the users' spend per request (the canary's
+    checks skip the cache), and the suggestions, which overlap, are combined so that no
+    overlap counts twice; the report says that their sum is more than the spend."""
+    example = ROOT / "docs" / "examples" / "costreport"
+    a = Aggregates.load(example / "aggregates.json")
+    f = Figures(a)
+    spend = sum(usd(model, by_type) for model, by_type in a.tokens.items())
+    canary = sum(usd(model, by_type) for model, by_type in a.canary_tokens.items())
+    assert canary > 0  # the example's canary ran
+    per_month = SECONDS_PER_MONTH / a.window_s
+    answered = sum(a.requests[s] for s in ("success", "fallback", "error"))
+    assert f.cache_projected_month_usd == pytest.approx(
+        a.duplicates * (spend - canary) / answered * per_month, rel=1e-9)
+
+    savings = f.savings()
+    cutting = [s.usd_per_month for s in savings if s.cuts_spend]
+    month = spend * per_month
+    assert len(cutting) >= 3 and sum(cutting) > month  # they overlap: the sum is too much
+    left = 1.0
+    for saving in cutting:
+        left *= 1 - saving / month
+    assert f.combined_saving() == pytest.approx(month * (1 - left), rel=1e-9)
+    assert max(cutting) < f.combined_saving() < month
+    markdown = (example / "costreport.md").read_text()
+    assert "The suggestions overlap" in markdown
+    together = re.search(r"save about \*\*\$([\d,.]+) a month\*\*", markdown)
+    assert float(together.group(1).replace(",", "")) == pytest.approx(f.combined_saving(),
+                                                                      abs=0.005)
+    assert f"more than the projected month, ${month:,.2f}" in markdown

@@ -9,15 +9,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ai_assist.costreport.aggregates import (
-    Aggregates,
-    Prometheus,
-    PrometheusError,
-    collect,
-)
-from ai_assist.costreport.analysis import Figures, candidate_share
+from ai_assist.costreport.aggregates import Aggregates, collect
+from ai_assist.costreport.analysis import Figures, candidate_share, usd_text
 from ai_assist.costreport.render import write
 from observability.durations import seconds
+from observability.promapi import Prometheus, PrometheusError
 
 
 def _window(value: str) -> str:
@@ -37,6 +33,9 @@ def parser() -> argparse.ArgumentParser:
                         help="render from a saved aggregates.json instead")
     p.add_argument("--window", type=_window, default="7d",
                    help="Prometheus duration the report covers (default 7d)")
+    p.add_argument("--namespace", default="",
+                   help="one deployment's series (namespace=\"...\" in every query), when "
+                        "several share the Prometheus (default: every series)")
     p.add_argument("--at", type=float, default=None,
                    help="unix time the window ends (default now)")
     p.add_argument("--candidates", type=int,
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             aggregates = collect(Prometheus(args.prometheus), args.window, args.at,
                                  args.candidates, candidate_share(args.candidates),
-                                 experiment)
+                                 experiment, args.namespace)
         except PrometheusError as exc:
             print(f"costreport: {exc}", file=sys.stderr)
             return 2
@@ -89,10 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"costreport: {args.out} is fresh")
         return 0
     written = write(figures, args.out)
-    print(f"Gemini spend over the {aggregates.window}: ${figures.total_usd:,.4f}; projected "
-          f"month ${figures.projected_month_usd:,.2f}")
-    for saving in figures.savings():
-        print(f"  {saving.what}: ${saving.usd_per_month:,.2f}/month ({saving.detail})")
+    print(f"Gemini spend over the {aggregates.window}: {usd_text(figures.total_usd)}; "
+          f"projected month {usd_text(figures.projected_month_usd)}")
+    savings = figures.savings()
+    for saving in savings:
+        print(f"  {saving.what}: {usd_text(saving.usd_per_month)}/month ({saving.detail})")
+    if sum(s.cuts_spend for s in savings) > 1:
+        print(f"  together: {usd_text(figures.combined_saving())}/month (the suggestions "
+              f"overlap: not their sum, {usd_text(figures.savings_sum())})")
     print("wrote " + ", ".join(str(p) for p in written.values()))
     return 0
 

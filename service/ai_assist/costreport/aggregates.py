@@ -10,20 +10,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import requests
-
 from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.traffic import CANARY
 from observability.cost import COST_RATE_RECORD
 from observability.durations import duration, seconds
+from observability.promapi import Prometheus
+from observability.promql import Scope, sum_increase, total
+from observability.selectors import SELECTORS
 
 ANSWERED = 'status=~"success|fallback|error"'
 USER_TOKENS = f'source!="{CANARY}"'  # also the series of builds without the label
 TREND_POINTS = 28  # points of the tokens-per-request trend over the window
-
-
-class PrometheusError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -53,6 +50,8 @@ class Aggregates:
     # the golden-set canary's share of `tokens` (gemini_tokens_used_total{source="canary"}):
     # billed like any, but no user request's
     canary_tokens: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the deployment read (--namespace): every query carried namespace="..."; "" for all
+    namespace: str = ""
 
     @property
     def answered(self) -> float:
@@ -70,37 +69,6 @@ class Aggregates:
     @classmethod
     def load(cls, path: Path) -> Aggregates:
         return cls.from_json(Path(path).read_text())
-
-
-class Prometheus:
-    def __init__(self, url: str, timeout_s: float = 30) -> None:
-        self.url = url.rstrip("/")
-        self.timeout_s = timeout_s
-
-    def _get(self, path: str, params: dict) -> list:
-        try:
-            response = requests.get(f"{self.url}{path}", params=params, timeout=self.timeout_s)
-        except requests.RequestException as exc:
-            raise PrometheusError(f"Prometheus at {self.url} cannot be reached: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200 or body.get("status") != "success":
-            raise PrometheusError(f"{params.get('query')}: {response.status_code} "
-                                  f"{body.get('error', response.text[:300])}")
-        return body["data"]["result"]
-
-    def query(self, expr: str, at: float) -> list[tuple[dict, float]]:
-        return [(r["metric"], float(r["value"][1]))
-                for r in self._get("/api/v1/query", {"query": expr, "time": at})]
-
-
-
-def _increase(metric: str, window: str, by: str = "", matchers: str = "") -> str:
-    selector = f"{metric}{{{matchers}}}" if matchers else metric
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping}(increase({selector}[{window}]))"
 
 
 def _finite(value: float) -> float:
@@ -124,41 +92,51 @@ def _by2(samples, outer: str, inner: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def scope(namespace: str = "") -> Scope:
+    """The series the report reads: one deployment's (`namespace`), or all of them."""
+    return Scope(SELECTORS.in_namespace(namespace) if namespace else "")
+
+
 def _total(samples) -> float:
     return sum(_finite(v) for _, v in samples)
 
 
 def collect(prom: Prometheus, window: str, at: float | None = None,
             candidates: int = 12, candidate_share: float | None = None,
-            experiment=None) -> Aggregates:
-    """The aggregates of the `window` that ends at `at` (now by default)."""
+            experiment=None, namespace: str = "") -> Aggregates:
+    """The aggregates of the `window` that ends at `at` (now by default), of one
+    deployment's series when `namespace` is given."""
     at = time.time() if at is None else at
     window_s = seconds(window)
+    m = scope(namespace)
     q = lambda expr: prom.query(expr, at)
-    recorded = q(f"sum({COST_RATE_RECORD})")
+    increase = lambda metric, by="", matchers="": q(sum_increase(metric, window, matchers,
+                                                                 m, by))
+    recorded = q(total(COST_RATE_RECORD, m=m))
     aggregates = Aggregates(
         window=window, window_s=window_s, end=at,
-        tokens=_by2(q(_increase(M.GEMINI_TOKENS_TOTAL, window, "model, type")), "model", "type"),
-        requests=_by(q(_increase(M.REQUESTS_TOTAL, window, "status")), "status"),
-        gemini_calls=_by(q(_increase(M.GEMINI_CALLS_TOTAL, window, "outcome")), "outcome"),
-        retries=_by(q(_increase(M.GEMINI_RETRIES_TOTAL, window, "reason")), "reason"),
-        wasted=_by(q(_increase(M.GEMINI_WASTED_TOKENS_TOTAL, window, "reason")), "reason"),
-        duplicates=_total(q(_increase(M.DUPLICATE_REQUESTS_TOTAL, window))),
-        cache_lookups=_by(q(_increase(M.CACHE_LOOKUPS_TOTAL, window, "result")), "result"),
-        cache_evictions=_total(q(_increase(M.CACHE_EVICTIONS_TOTAL, window))),
-        cache_tokens_saved=_by2(q(_increase(M.CACHE_TOKENS_SAVED_TOTAL, window, "model, type")),
+        tokens=_by2(increase(M.GEMINI_TOKENS_TOTAL, "model, type"), "model", "type"),
+        requests=_by(increase(M.REQUESTS_TOTAL, "status"), "status"),
+        gemini_calls=_by(increase(M.GEMINI_CALLS_TOTAL, "outcome"), "outcome"),
+        retries=_by(increase(M.GEMINI_RETRIES_TOTAL, "reason"), "reason"),
+        wasted=_by(increase(M.GEMINI_WASTED_TOKENS_TOTAL, "reason"), "reason"),
+        duplicates=_total(increase(M.DUPLICATE_REQUESTS_TOTAL)),
+        cache_lookups=_by(increase(M.CACHE_LOOKUPS_TOTAL, "result"), "result"),
+        cache_evictions=_total(increase(M.CACHE_EVICTIONS_TOTAL)),
+        cache_tokens_saved=_by2(increase(M.CACHE_TOKENS_SAVED_TOTAL, "model, type"),
                                 "model", "type"),
         recorded_cost_usd_per_s=_total(recorded) if recorded else None,
-        canary_tokens=_by2(q(_increase(M.GEMINI_TOKENS_TOTAL, window, "model, type",
-                                       f'source="{CANARY}"')), "model", "type"),
-        candidates=candidates, candidate_share=candidate_share)
-    aggregates.trend = _trend(prom, window_s, at)
+        canary_tokens=_by2(increase(M.GEMINI_TOKENS_TOTAL, "model, type",
+                                    f'source="{CANARY}"'), "model", "type"),
+        candidates=candidates, candidate_share=candidate_share, namespace=namespace)
+    aggregates.trend = _trend(prom, window_s, at, m)
     if experiment is not None:
-        aggregates.experiment = _experiment(q, window, experiment, candidates)
+        aggregates.experiment = _experiment(increase, experiment, candidates)
     return aggregates
 
 
-def _trend(prom: Prometheus, window_s: float, at: float) -> list[tuple[float, float, float]]:
+def _trend(prom: Prometheus, window_s: float, at: float,
+           m: Scope) -> list[tuple[float, float, float]]:
     """Tokens and answered requests in each of TREND_POINTS steps of the window.
 
     Each step is the difference of two increases that both start at the window's start
@@ -171,22 +149,21 @@ def _trend(prom: Prometheus, window_s: float, at: float) -> list[tuple[float, fl
     points, previous = [], (0.0, 0.0)
     for whole in spans:  # the last one is the window itself
         t, span = start + whole, duration(whole)
-        tokens = _total(prom.query(_increase(M.GEMINI_TOKENS_TOTAL, span,
-                                             matchers=USER_TOKENS), t))
-        answered = _total(prom.query(_increase(M.REQUESTS_TOTAL, span, matchers=ANSWERED), t))
+        tokens = _total(prom.query(sum_increase(M.GEMINI_TOKENS_TOTAL, span, USER_TOKENS, m),
+                                   t))
+        answered = _total(prom.query(sum_increase(M.REQUESTS_TOTAL, span, ANSWERED, m), t))
         points.append((t, round(tokens - previous[0], 3), round(answered - previous[1], 3)))
         previous = (tokens, answered)
     return points
 
 
-def _experiment(q, window: str, experiment, candidates: int) -> dict[str, dict]:
+def _experiment(increase, experiment, candidates: int) -> dict[str, dict]:
     """Per variant: prompt tokens (users' requests) and the requests the LLM answered, where
     the counters carry the `variant` label; {} when they do not. Per answered request, so a
     retry's prompt counts too: the same for every variant but for their retry rates."""
-    prompt = _by(q(_increase(M.GEMINI_TOKENS_TOTAL, window, "variant",
-                             f'type=~"input|cached_input", {USER_TOKENS}')), "variant")
-    answers = _by(q(_increase(M.REQUESTS_TOTAL, window, "variant", 'status="success"')),
-                  "variant")
+    prompt = _by(increase(M.GEMINI_TOKENS_TOTAL, "variant",
+                          f'type=~"input|cached_input", {USER_TOKENS}'), "variant")
+    answers = _by(increase(M.REQUESTS_TOTAL, "variant", 'status="success"'), "variant")
     out = {}
     for variant in experiment.variants:
         if variant.llm is not False and prompt.get(variant.name) and answers.get(variant.name):

@@ -3,12 +3,13 @@ alone (no Prometheus here), priced with ai_assist/pricing.py."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ai_assist.costreport.aggregates import Aggregates
-from ai_assist.pricing import PRICES
+from ai_assist.pricing import PRICES, TokenUsage, usd
 from observability.cost import SECONDS_PER_MONTH
 from observability.thresholds import BY_KEY
 
@@ -20,8 +21,22 @@ MIN_WASTED_SHARE = 0.01
 MIN_THINKING_SHARE = 0.25
 
 
+def usd_text(value: float) -> str:
+    """Dollars with cents, or three significant figures below a dollar."""
+    if value == 0 or not math.isfinite(value):
+        return "$0.00"
+    if abs(value) >= 0.995:
+        return f"${value:,.2f}"
+    return f"${value:,.{2 - math.floor(math.log10(abs(value)))}f}"
+
+
 def _div(a: float, b: float) -> float:
     return a / b if b else 0.0
+
+
+def _priced(tokens: dict[str, dict[str, float]]) -> float:
+    """USD of model -> type -> tokens; models without a price left out."""
+    return sum(usd(model, by_type) for model, by_type in tokens.items() if model in PRICES)
 
 
 def candidate_share(candidates: int) -> float:
@@ -51,6 +66,9 @@ class Saving:
     what: str
     usd_per_month: float
     detail: str
+    # a cut of today's spend; False: what something already in place saves (the cache's
+    # hits were never billed, so they are not part of the spend)
+    cuts_spend: bool = True
 
 
 @dataclass
@@ -61,13 +79,11 @@ class Figures:
 
     def __post_init__(self) -> None:
         for model, by_type in sorted(self.a.tokens.items()):
-            price = PRICES.get(model)
-            if price is None:
+            if model not in PRICES:
                 if sum(by_type.values()):
                     self.unpriced_models.append(model)
                 continue
-            self.spend[model] = {t: n * price.per_million_usd(t) / 1e6
-                                 for t, n in sorted(by_type.items())}
+            self.spend[model] = {t: usd(model, {t: n}) for t, n in sorted(by_type.items())}
 
     # --- spend ------------------------------------------------------------------
     @property
@@ -113,9 +129,7 @@ class Figures:
 
     @property
     def canary_usd(self) -> float:
-        return sum(n * PRICES[model].per_million_usd(t) / 1e6
-                   for model, by_type in self.a.canary_tokens.items() if model in PRICES
-                   for t, n in by_type.items())
+        return _priced(self.a.canary_tokens)
 
     @property
     def user_tokens(self) -> float:
@@ -189,18 +203,14 @@ class Figures:
 
     @property
     def cache_saved_usd(self) -> float:
-        total = 0.0
-        for model, by_type in self.a.cache_tokens_saved.items():
-            price = PRICES.get(model)
-            if price is not None:
-                total += sum(n * price.per_million_usd(t) / 1e6 for t, n in by_type.items())
-        return total
+        return _priced(self.a.cache_tokens_saved)
 
     @property
     def cache_projected_month_usd(self) -> float:
         """With the cache off: what serving the repeated texts from a cache would have
-        saved (repeats x the average Gemini spend per request), per month."""
-        return self.duplicate_share * self.projected_month_usd
+        saved (repeats x the average Gemini spend per answered request), per month. The
+        canary's spend is left out: its checks skip the cache."""
+        return self.a.duplicates * self.usd_per_request * self.per_month
 
     # --- candidates -------------------------------------------------------------
     def tokens_per_candidate(self) -> tuple[float, str] | None:
@@ -226,22 +236,19 @@ class Figures:
         if found is None or model is None:
             return []
         per_candidate, _ = found
-        price = PRICES[model].input_per_million_usd / 1e6
         calls_per_month = self.ok_calls * self.per_month
         counts = sorted({max(1, self.a.candidates - 2), max(1, self.a.candidates - 4),
                          max(1, self.a.candidates // 2)} - {self.a.candidates}, reverse=True)
         return [(c, (self.a.candidates - c) * per_candidate,
-                 (self.a.candidates - c) * per_candidate * calls_per_month * price)
+                 usd(model, TokenUsage(input=(self.a.candidates - c) * per_candidate
+                                       * calls_per_month)))
                 for c in counts]
 
     # --- models -----------------------------------------------------------------
     def month_at(self, other: str) -> float:
         """The window's tokens at another model's prices, per month."""
-        price = PRICES[other]
-        usd = sum(n * price.per_million_usd(t) / 1e6
-                  for model, by_type in self.a.tokens.items() if model in PRICES
-                  for t, n in by_type.items())
-        return usd * self.per_month
+        return sum(usd(other, by_type) for model, by_type in self.a.tokens.items()
+                   if model in PRICES) * self.per_month
 
     # --- suggestions ------------------------------------------------------------
     def savings(self) -> list[Saving]:
@@ -250,7 +257,8 @@ class Figures:
             out.append(Saving(
                 "Keep the response cache on", self.cache_saved_usd * self.per_month,
                 f"it answered {self.cache_hits:,.0f} requests ({self.cache_hit_ratio:.1%} "
-                f"of lookups) and saved ${self.cache_saved_usd:,.2f} in this window"))
+                f"of lookups) and saved {usd_text(self.cache_saved_usd)} in this window; "
+                f"already outside the spend", cuts_spend=False))
         elif self.duplicate_share >= MIN_DUPLICATE_SHARE:
             out.append(Saving(
                 "Turn on the response cache (AI_ASSIST_CACHE_ENABLED=true)",
@@ -266,11 +274,11 @@ class Figures:
                 f"billed for answers that were discarded and asked again"))
         fewer = self.fewer_candidates()
         if fewer:
-            c, tokens, usd = fewer[0]
+            c, tokens, saved_usd = fewer[0]
             out.append(Saving(
                 f"Hand Gemini {c} candidates instead of {self.a.candidates} "
                 f"(AI_ASSIST_CANDIDATES; check the match rate with an A/B experiment)",
-                usd, f"{tokens:,.0f} prompt tokens less per call"))
+                saved_usd, f"{tokens:,.0f} prompt tokens less per call"))
         spend = self.spend_by_type()
         thinking_share = _div(spend.get("thinking", 0.0), self.total_usd)
         if thinking_share >= MIN_THINKING_SHARE:
@@ -284,18 +292,35 @@ class Figures:
             cheaper = [(self.month_at(m), m) for m in PRICES
                        if m != model and self.month_at(m) < self.projected_month_usd]
             if cheaper:
-                usd, other = min(cheaper)
+                there, other = min(cheaper)
                 out.append(Saving(
                     f"Try {other} in an A/B experiment (gemini_model)",
-                    self.projected_month_usd - usd,
-                    f"the same tokens cost ${usd:,.2f} a month there instead of "
-                    f"${self.projected_month_usd:,.2f}; quality must be measured first"))
+                    self.projected_month_usd - there,
+                    f"the same tokens cost {usd_text(there)} a month there instead of "
+                    f"{usd_text(self.projected_month_usd)}; quality must be measured first"))
         goal = BY_KEY["avg_input_tokens"].goal
         if self.prompt_tokens_per_call > goal:
             cut = 1 - goal / self.prompt_tokens_per_call
-            price = PRICES[model].input_per_million_usd / 1e6 if model else 0.0
+            saved = TokenUsage(input=(self.prompt_tokens_per_call - goal) * self.ok_calls
+                               * self.per_month)
             out.append(Saving(
                 f"Shorten prompts by {cut:.0%} to meet the {goal:g}-token goal",
-                (self.prompt_tokens_per_call - goal) * self.ok_calls * self.per_month * price,
+                usd(model, saved) if model else 0.0,
                 f"{self.prompt_tokens_per_call:,.0f} prompt tokens per call now"))
         return sorted(out, key=lambda s: -s.usd_per_month)
+
+    def combined_saving(self) -> float:
+        """What the suggestions that cut the spend save taken together, per month,
+        without counting an overlap twice: each is figured alone as a share of the
+        projected month, and each is applied to what the others leave, 1 - prod(1 -
+        share). Never more than the projected month (their sum can be)."""
+        spend = self.projected_month_usd
+        left = 1.0
+        for saving in self.savings():
+            if saving.cuts_spend and spend > 0:
+                left *= 1 - min(1.0, max(0.0, saving.usd_per_month / spend))
+        return spend * (1 - left)
+
+    def savings_sum(self) -> float:
+        """The plain sum of the suggestions that cut the spend: overlaps counted twice."""
+        return sum(s.usd_per_month for s in self.savings() if s.cuts_spend)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ai_assist.costreport.analysis import Figures
+from ai_assist.costreport.analysis import Figures, usd_text
 from ai_assist.pricing import PRICES
 from observability.cost import COST_RATE_RECORD
 
@@ -21,8 +21,12 @@ COLOURS = {"input": "#4e79a7", "cached_input": "#a0cbe8", "output": "#f28e2b",
            "thinking": "#ffbe7d"}
 
 
-def _usd(value: float) -> str:
-    return f"${value:,.2f}" if abs(value) >= 0.995 or value == 0 else f"${value:,.4f}"
+_usd = usd_text
+
+
+def _pct(value: float) -> str:
+    """A share with two significant figures at least."""
+    return f"{value:.2%}" if abs(value) < 0.1 else f"{value:.1%}"
 
 
 def _when(t: float) -> str:
@@ -31,8 +35,9 @@ def _when(t: float) -> str:
 
 def markdown(f: Figures) -> str:
     a = f.a
+    read = f"namespace `{a.namespace}`, every replica" if a.namespace else "every replica"
     lines = [f"# Gemini cost report: the {a.window} to {_when(a.end)}", "",
-             "Made by `python -m ai_assist.costreport` from Prometheus (every replica); "
+             f"Made by `python -m ai_assist.costreport` from Prometheus ({read}); "
              "prices from `ai_assist/pricing.py` (USD per 1M tokens).", ""]
     lines += ["## Summary", "", "| Figure | Value |", "|---|---|",
               f"| Spend in the window | {_usd(f.total_usd)} (the golden-set canary: "
@@ -51,10 +56,10 @@ def markdown(f: Figures) -> str:
               f"| Prompt / output tokens per successful call | "
               f"{f.prompt_tokens_per_call:,.1f} / {f.output_tokens_per_call:,.1f} |",
               "| Tokens per request, 2nd half of the window vs 1st | "
-              + ("n/a (too few points)" if change is None else f"{change:+.1%}") + " |",
+              + ("n/a (too few points)" if change is None else f"{change:+.2%}") + " |",
               f"| Tokens wasted on discarded answers | {f.wasted_tokens:,.0f} "
-              f"({f.wasted_share:.1%}, about {_usd(f.wasted_usd)}) |",
-              f"| Repeated texts (duplicate share) | {f.duplicate_share:.1%} |", ""]
+              f"({_pct(f.wasted_share)}, about {_usd(f.wasted_usd)}) |",
+              f"| Repeated texts (duplicate share) | {_pct(f.duplicate_share)} |", ""]
     if f.unpriced_models:
         lines += [f"Tokens of models without a price were left out: "
                   f"{', '.join(f.unpriced_models)}.", ""]
@@ -67,7 +72,7 @@ def markdown(f: Figures) -> str:
     else:
         lines += ["| Suggestion | Saves per month | Because |", "|---|---|---|"]
         lines += [f"| {s.what} | {_usd(s.usd_per_month)} | {s.detail} |" for s in savings]
-        lines += ["", f"![Savings per month]({PLOTS['savings']})", ""]
+        lines += ["", *_overlap(f), f"![Savings per month]({PLOTS['savings']})", ""]
 
     lines += ["## Spend by model and token type", "",
               "| Model | Token type | Tokens | Price per 1M | Spend |", "|---|---|---|---|---|"]
@@ -99,15 +104,17 @@ def markdown(f: Figures) -> str:
 
     lines += ["## Repeated requests and the response cache", ""]
     if f.cache_hits:
-        lines += [f"The cache answered {f.cache_hits:,.0f} requests ({f.cache_hit_ratio:.1%} "
+        lines += [f"The cache answered {f.cache_hits:,.0f} requests ({_pct(f.cache_hit_ratio)} "
                   f"of lookups) and saved {_usd(f.cache_saved_usd)} in the window "
                   f"({_usd(f.cache_saved_usd * f.per_month)} a month at this rate); "
                   f"{a.cache_evictions:,.0f} entries were evicted for room.", ""]
     else:
-        lines += [f"The cache is off or never hit. {f.duplicate_share:.1%} of answered "
+        lines += [f"The cache is off or never hit. {_pct(f.duplicate_share)} of answered "
                   f"requests repeated a recently mapped text "
                   f"(`esg_mapping_duplicate_requests_total`, per replica): a cache would "
-                  f"have saved about {_usd(f.cache_projected_month_usd)} a month.", ""]
+                  f"have saved about {_usd(f.cache_projected_month_usd)} a month (users' "
+                  f"requests at their average spend; the canary's checks skip the cache).",
+                  ""]
 
     lines += ["## Candidates handed to Gemini", ""]
     found = f.tokens_per_candidate()
@@ -124,6 +131,23 @@ def markdown(f: Figures) -> str:
                   "experiment (`python -m ai_assist.experiments report`) before changing "
                   "AI_ASSIST_CANDIDATES.", ""]
     return "\n".join(lines)
+
+
+def _overlap(f: Figures) -> list[str]:
+    """What the suggestions save together: they overlap, so not their sum."""
+    cutting = [s for s in f.savings() if s.cuts_spend]
+    if len(cutting) < 2:
+        return []
+    total, spend = f.savings_sum(), f.projected_month_usd
+    beyond = (f" (more than the projected month, {_usd(spend)}, itself)" if total > spend
+              else "")
+    return [f"The suggestions overlap: each is figured alone against today's spend (a "
+            f"cheaper model also makes the thinking tokens and the repeats cheaper; the "
+            f"cache removes calls whose prompts fewer candidates would shorten), so their "
+            f"sum, {_usd(total)}{beyond}, counts the overlaps more than once. Taken "
+            f"together they would save about **{_usd(f.combined_saving())} a month** of "
+            f"the projected {_usd(spend)} (each applied to what the others leave: "
+            f"1 - the product of (1 - its share of the spend)).", ""]
 
 
 def html(md: str, title: str) -> str:
@@ -174,11 +198,18 @@ def _plots(f: Figures, out: Path, plt) -> None:
     axes.set_title("Tokens per answered request")
     _save(figure, out / PLOTS["trend"])
 
-    figure, axes = plt.subplots(figsize=(7, 2.6))
     savings = f.savings()
-    axes.barh([s.what.split(" (")[0] for s in savings][::-1],
-              [s.usd_per_month for s in savings][::-1], color="#59a14f")
-    axes.set_xlabel("USD saved per month")
+    bars = [(s.what.split(" (")[0], s.usd_per_month, "#59a14f") for s in savings]
+    if sum(s.cuts_spend for s in savings) > 1:
+        bars.append(("All together (overlaps counted once)", f.combined_saving(), "#2f6b2a"))
+    figure, axes = plt.subplots(figsize=(7, 2.6 + 0.25 * max(0, len(bars) - 4)))
+    axes.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1],
+              color=[b[2] for b in bars][::-1])
+    if savings:
+        axes.axvline(f.projected_month_usd, color="#e15759", linestyle="--", linewidth=1,
+                     label=f"projected month's spend ({_usd(f.projected_month_usd)})")
+        axes.legend(loc="lower right", fontsize=8, frameon=False)
+    axes.set_xlabel("USD saved per month (each alone; they overlap)")
     axes.set_title("What each suggestion saves")
     _save(figure, out / PLOTS["savings"])
 
