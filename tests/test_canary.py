@@ -22,6 +22,7 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from ai_assist import canary
+from ai_assist import composition
 from ai_assist.config import Settings, SettingsError
 from ai_assist.mapping.catalogue import load_catalogue
 from ai_assist.telemetry import metrics as M
@@ -82,8 +83,8 @@ def test_settings_check_the_interval_and_the_set(tmp_path):
     bad = write_set(tmp_path / "bad.json", [{"id": "a", "language": "en", "text": "x",
                                              "expected": ["nope"]}])
     with pytest.raises(SettingsError, match="AI_ASSIST_CANARY_SET: .*nope"):
-        Settings.from_env({"AI_ASSIST_CANARY_INTERVAL_S": "60",
-                           "AI_ASSIST_CANARY_SET": str(bad)})
+        composition.load({"AI_ASSIST_CANARY_INTERVAL_S": "60",
+                          "AI_ASSIST_CANARY_SET": str(bad)})
 
 
 def test_the_shipped_set_is_at_its_baseline_on_the_default_model():

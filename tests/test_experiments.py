@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from ai_assist import composition
 from ai_assist.config import Settings, SettingsError
 from ai_assist.experiments import (
     MAX_VARIANTS,
@@ -80,12 +81,12 @@ def test_the_setting_refuses_a_bad_file_at_start(tmp_path):
     path.write_text("name: x\nvariants:\n  - {name: a, weight: 1}\n")
     with pytest.raises(SettingsError, match="AI_ASSIST_EXPERIMENT_FILE: experiment file .*"
                                             "variants must be a list of 2 to 4"):
-        Settings.from_env({"AI_ASSIST_EXPERIMENT_FILE": str(path)})
+        composition.load({"AI_ASSIST_EXPERIMENT_FILE": str(path)})
     with pytest.raises(SettingsError, match="cannot be read"):
-        Settings.from_env({"AI_ASSIST_EXPERIMENT_FILE": str(tmp_path / "missing.yaml")})
+        composition.load({"AI_ASSIST_EXPERIMENT_FILE": str(tmp_path / "missing.yaml")})
     path.write_text("name: [unclosed\n")
     with pytest.raises(SettingsError, match="not valid YAML/JSON"):
-        Settings.from_env({"AI_ASSIST_EXPERIMENT_FILE": str(path)})
+        composition.load({"AI_ASSIST_EXPERIMENT_FILE": str(path)})
 
 
 def test_the_readme_example_file_is_valid():
@@ -105,8 +106,8 @@ def test_a_good_file_loads_in_yaml_and_in_json(tmp_path):
         loaded = load_experiment(tmp_path / name)
         assert loaded.names == ("control", "six")
         assert loaded.variant("six").changes() == {"candidates": 6}
-        assert Settings.from_env({"AI_ASSIST_EXPERIMENT_FILE": str(tmp_path / name)}
-                                 ).experiment() == loaded
+        assert composition.load({"AI_ASSIST_EXPERIMENT_FILE": str(tmp_path / name)}
+                                ).experiment == loaded
 
 
 # --- assignment ----------------------------------------------------------------------

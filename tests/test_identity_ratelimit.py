@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from ai_assist.app import create_app
+from ai_assist import composition
 from ai_assist.config import Settings, SettingsError
 from ai_assist.identity import ApiKeys, parse_api_keys
 from tests.harness.processes import start_redis, start_replicas
@@ -215,8 +216,8 @@ def test_api_keys_come_from_a_file_and_are_matched_by_value(tmp_path):
     assert settings.redacted()["api_keys"] == "set"
     path.write_text("ops:tooshort\n")
     with pytest.raises(SettingsError, match="AI_ASSIST_API_KEYS"):
-        Settings.from_env({"AI_ASSIST_API_KEYS_FILE": str(path)})
+        composition.load({"AI_ASSIST_API_KEYS_FILE": str(path)})
     for name, value in (("AI_ASSIST_TRUSTED_PROXIES", "not-an-ip"),
                         ("AI_ASSIST_REDIS_URL", "http://redis:6379")):
         with pytest.raises(SettingsError, match=name):
-            Settings.from_env({name: value})
+            composition.load({name: value})

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ai_assist import composition
 from ai_assist.config import SHUTDOWN_MARGIN_S, Settings
 from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.tracing import SHUTDOWN_TIMEOUT_S
@@ -258,10 +259,10 @@ def test_the_settings_config_map_is_accepted_by_the_service(built, overlay):
     data = _settings_map(built[overlay])["data"]
     if overlay == "demo":  # the emulator needs no key
         assert data["AI_ASSIST_GEMINI_BASE_URL"].startswith(f"http://{k8s_build.EMULATOR}:")
-        Settings.from_env(dict(data))
+        composition.load(dict(data))  # the settings and the files they name
     else:
         assert data["AI_ASSIST_GEMINI_BASE_URL"] == ""  # Google's Gemini
-        Settings.from_env({**data, "GEMINI_API_KEY": "a-key-from-the-secret"})
+        composition.load({**data, "GEMINI_API_KEY": "a-key-from-the-secret"})
     device = "cuda" if overlay.startswith("gpu") else "cpu"
     assert data["AI_ASSIST_EMBEDDING_DEVICE"] == device
     if device == "cuda":  # the default model's engine is CPU only

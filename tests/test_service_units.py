@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ai_assist import composition
 from ai_assist.config import Settings, SettingsError
 from ai_assist.mapping.fallback import calibrated_confidence
 from ai_assist.ratelimit import RateLimiter
@@ -28,7 +29,7 @@ def test_settings_read_the_seed_env_vars():
 ])
 def test_bad_settings_are_refused_with_the_variable_named(env, words):
     with pytest.raises(SettingsError, match=words):
-        Settings.from_env(env)
+        composition.load(env)  # the settings, then what they name (the price table)
 
 
 def test_secrets_come_from_files_and_are_never_shown(tmp_path):

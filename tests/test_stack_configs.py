@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ai_assist import ports
+from ai_assist import composition, ports
 from ai_assist.config import Settings
 from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import SERVICE_NAME
@@ -409,7 +409,7 @@ def test_service_env_is_known_settings_that_validate(gpu):
     env = resolved_config(gpu=gpu)["services"][SERVICE_NAME]["environment"]
     unknown = set(env) - _settings_env_names()
     assert unknown == set(), "compose sets env vars the service does not read"
-    settings = Settings.from_env({k: v for k, v in env.items() if v is not None})
+    settings = composition.load({k: v for k, v in env.items() if v is not None}).settings
     assert settings.host == "0.0.0.0" and settings.port == ports.SERVICE
     assert settings.tracing_enabled and settings.metrics_enabled
     assert settings.log_format == "json"
@@ -423,5 +423,5 @@ def test_real_gemini_is_an_empty_base_url_and_a_key():
                               "GEMINI_API_KEY": "k"})
     assert result.returncode == 0, result.stderr
     env = json.loads(result.stdout)["services"][SERVICE_NAME]["environment"]
-    settings = Settings.from_env({k: v for k, v in env.items() if v is not None})
+    settings = composition.load({k: v for k, v in env.items() if v is not None}).settings
     assert settings.gemini_base_url == "" and settings.gemini_api_key == "k"

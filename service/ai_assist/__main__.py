@@ -6,12 +6,13 @@ import threading
 import uvicorn
 
 from ai_assist.app import create_app
-from ai_assist.config import SHUTDOWN_MARGIN_S, Settings, SettingsError
+from ai_assist.composition import load
+from ai_assist.config import SHUTDOWN_MARGIN_S, SettingsError
 
 
 def main() -> int:
     try:
-        settings = Settings.from_env()
+        domain = load()  # settings, and the files they name, checked at start
     except SettingsError as exc:
         print(f"ai_assist: {exc}", file=sys.stderr)
         return 2
@@ -26,7 +27,8 @@ def main() -> int:
     # middleware.py): h11's bound holds only while a block is incomplete, so a block
     # that arrives whole passes it. h11's bound, at twice the app's, keeps a block that
     # never ends from growing the buffer.
-    app = create_app(settings)
+    settings = domain.settings
+    app = create_app(domain=domain)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             access_log=False, http="h11",
                             h11_max_incomplete_event_size=2 * settings.max_header_bytes,

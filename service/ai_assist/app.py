@@ -26,6 +26,7 @@ from ai_assist import canary as golden_canary
 from ai_assist.cancellation import (
     CLIENT_CLOSED_REQUEST, ClientDisconnected, unless_disconnected,
 )
+from ai_assist.composition import Domain, compose
 from ai_assist.config import Settings
 from ai_assist.errors import AIAssistError, GeminiAPIError
 from ai_assist.experiments import (
@@ -33,11 +34,9 @@ from ai_assist.experiments import (
     context as experiment_context,
 )
 from ai_assist.health import GeminiOutcomes, HealthChecker
-from ai_assist.identity import ADMIN_CLIENT, ApiKeys, key_digest, key_matches, peer_address
+from ai_assist.identity import ADMIN_CLIENT, key_digest, key_matches, peer_address
 from ai_assist.mapping.cache import CACHE_HEADER, build_cache
-from ai_assist.mapping.catalogue import (
-    Disclosure, counts_by_framework, load_catalogue,
-)
+from ai_assist.mapping.catalogue import Disclosure, counts_by_framework
 from ai_assist.mapping.embedding import EmbeddingModel, MicroBatcher
 from ai_assist.mapping.pipeline import MappingResult, Pipeline, as_internal
 from ai_assist.mapping.vector_store import VectorStore, open_index
@@ -95,7 +94,6 @@ async def _start(state: ServiceState) -> None:
     settings, metrics = state.settings, state.metrics
     try:
         started = time.perf_counter()
-        state.catalogue = load_catalogue()
         state.model = await asyncio.to_thread(EmbeddingModel, settings.embedding_model,
                                               settings.embedding_device,
                                               settings.embedding_threads)
@@ -153,9 +151,11 @@ async def _background(state: ServiceState, checker: HealthChecker) -> None:
         await asyncio.sleep(BACKGROUND_INTERVAL_S)
 
 
-def create_app(settings: Settings | None = None, *, registry: CollectorRegistry | None = None,
-               span_processors: tuple = (), log_stream=None) -> FastAPI:
-    settings = settings or Settings.from_env()
+def create_app(settings: Settings | None = None, *, domain: Domain | None = None,
+               registry: CollectorRegistry | None = None, span_processors: tuple = (),
+               log_stream=None) -> FastAPI:
+    domain = domain or compose(settings or Settings.from_env())
+    settings = domain.settings
     configure_logging(settings.log_level, settings.log_format, settings.environment,
                       settings.version, stream=log_stream)
     provider = tracing.build_tracer_provider(
@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         settings.version, tuple(span_processors) + profiling.span_processors(settings),
         sample_ratio=settings.tracing_sample_ratio)
     previous_provider = tracing.install(provider)
-    experiment = settings.experiment()
+    experiment = domain.experiment
     variant_models = tuple(v.gemini_model for v in experiment.variants
                            if v.gemini_model) if experiment else ()
     metrics = Metrics(registry, model=settings.gemini_model,
@@ -175,8 +175,9 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
                           settings.redis_url,
                           on_storage_error=metrics.rate_limit_storage_errors.inc)
-    api_keys = ApiKeys(settings.api_keys)
-    state = ServiceState(settings, metrics, limiter, experiment=experiment)
+    api_keys = domain.api_keys
+    state = ServiceState(settings, metrics, limiter, catalogue=domain.catalogue,
+                         experiment=experiment)
     checker = HealthChecker(state)
     profiler = profiling.ContinuousProfiler(settings, metrics)
 
@@ -187,7 +188,8 @@ def create_app(settings: Settings | None = None, *, registry: CollectorRegistry 
         state.gpu = GPUSampler(metrics)
         starter = asyncio.create_task(_start(state))
         background = asyncio.create_task(_background(state, checker))
-        canary = golden_canary.start(state)  # None unless AI_ASSIST_CANARY_INTERVAL_S > 0
+        # None unless AI_ASSIST_CANARY_INTERVAL_S > 0
+        canary = golden_canary.start(state, domain.golden_set)
         yield
         for task in (starter, background, canary):
             if task is not None:

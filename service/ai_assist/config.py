@@ -1,5 +1,10 @@
 """Every setting of the service, read from AI_ASSIST_* environment variables (and the
-seed's ENV), validated once at start-up. Secrets may come from a *_FILE variable."""
+seed's ENV), validated once at start-up. Secrets may come from a *_FILE variable.
+
+Settings only, each checked on its own (types, ranges, formats): the files some of them
+name (API keys, experiment, golden set) and what must agree with the service's data
+(the catalogue, the price table) are loaded and checked by the composition root,
+ai_assist/composition.py, which reports its problems the same way (SettingsError)."""
 
 from __future__ import annotations
 
@@ -146,8 +151,6 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        from ai_assist.pricing import PRICES
-
         problems = []
         if self.log_level.upper() not in LOG_LEVELS:
             problems.append(f"AI_ASSIST_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -155,9 +158,6 @@ class Settings:
             problems.append("AI_ASSIST_LOG_FORMAT must be json or console")
         if self.embedding_device not in ("auto", "cuda", "cpu"):
             problems.append("AI_ASSIST_EMBEDDING_DEVICE must be auto, cuda or cpu")
-        if self.gemini_model not in PRICES:
-            problems.append(f"AI_ASSIST_GEMINI_MODEL must be one of {', '.join(PRICES)} "
-                            "(models with a price in ai_assist/pricing.py)")
         for name, value, low in (("AI_ASSIST_PORT", self.port, 1),
                                  ("AI_ASSIST_EMBEDDING_MAX_BATCH", self.embedding_max_batch, 1),
                                  ("AI_ASSIST_EMBEDDING_QUEUE_SIZE", self.embedding_queue_size, 1),
@@ -186,41 +186,20 @@ class Settings:
             problems.append("AI_ASSIST_CIRCUIT_COOLDOWN_S must be > 0")
         if not 0 < self.tracing_sample_ratio <= 1:
             problems.append("AI_ASSIST_TRACING_SAMPLE_RATIO must be > 0 and <= 1")
-        problems.extend(self._identity_problems())
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://",
+                                                             "unix://")):
+            problems.append("AI_ASSIST_REDIS_URL must start with redis://, rediss:// or "
+                            "unix://")
         if not 1 <= self.cache_ttl_s <= 7 * 86400:
             problems.append("AI_ASSIST_CACHE_TTL_S must be between 1 and 604800 (a week)")
         if self.cache_max_entries < 1:
             problems.append("AI_ASSIST_CACHE_MAX_ENTRIES must be >= 1")
         if self.cache_scope not in CACHE_SCOPES:
             problems.append(f"AI_ASSIST_CACHE_SCOPE must be {' or '.join(CACHE_SCOPES)}")
-        problems.extend(self._experiment_problems())
         problems.extend(self._profiling_problems())
         problems.extend(self._canary_problems())
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
-
-    def _identity_problems(self) -> list[str]:
-        from ai_assist.identity import parse_api_keys, parse_networks
-
-        problems = []
-        keys: dict[str, str] = {}
-        try:
-            keys = parse_api_keys(self.api_keys)
-        except ValueError as exc:  # the message names the entry, never the key
-            problems.append(f"AI_ASSIST_API_KEYS: {exc}")
-        unknown = [name for name in self.qa_key_names if name not in keys]
-        if unknown:
-            problems.append(f"AI_ASSIST_EXPERIMENT_QA_KEYS: {', '.join(map(repr, unknown))} "
-                            "is not the name of a key in AI_ASSIST_API_KEYS")
-        try:
-            parse_networks(self.trusted_proxies)
-        except ValueError as exc:
-            problems.append(f"AI_ASSIST_TRUSTED_PROXIES: {exc}")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://",
-                                                             "unix://")):
-            problems.append("AI_ASSIST_REDIS_URL must start with redis://, rediss:// or "
-                            "unix://")
-        return problems
 
     def _canary_problems(self) -> list[str]:
         if self.canary_interval_s == 0:
@@ -228,14 +207,6 @@ class Settings:
         if not self.canary_interval_s >= MIN_CANARY_INTERVAL_S:
             return [f"AI_ASSIST_CANARY_INTERVAL_S must be 0 (off) or >= "
                     f"{MIN_CANARY_INTERVAL_S:g}"]
-        from ai_assist.canary import DEFAULT_SET, load_golden_set
-        from ai_assist.mapping.catalogue import load_catalogue
-
-        try:
-            load_golden_set(self.canary_set or DEFAULT_SET,
-                            frozenset(d.id for d in load_catalogue()))
-        except ValueError as exc:
-            return [f"AI_ASSIST_CANARY_SET: {exc}"]
         return []
 
     def _profiling_problems(self) -> list[str]:
@@ -249,23 +220,6 @@ class Settings:
             problems.append("AI_ASSIST_ADMIN_API_KEY must have at least 16 characters and "
                             "no spaces")
         return problems
-
-    def _experiment_problems(self) -> list[str]:
-        from ai_assist.experiments import ExperimentError, load_experiment
-
-        if not self.experiment_file:
-            return []
-        try:
-            load_experiment(self.experiment_file)
-        except ExperimentError as exc:
-            return [f"AI_ASSIST_EXPERIMENT_FILE: {exc}"]
-        return []
-
-    def experiment(self):
-        """The running experiment (ai_assist.experiments.Experiment), or None."""
-        from ai_assist.experiments import load_experiment
-
-        return load_experiment(self.experiment_file) if self.experiment_file else None
 
     def redacted(self) -> dict[str, object]:
         """Settings as loggable data: secrets reduced to whether they are set."""

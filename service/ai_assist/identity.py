@@ -72,6 +72,10 @@ class ApiKeys:
     def enabled(self) -> bool:
         return bool(self._names)
 
+    def has(self, name: str) -> bool:
+        """Whether a key of this name is configured."""
+        return any(known == name for _, known in self._names)
+
     @staticmethod
     def presented(headers) -> str:
         """The key a request carries: Authorization: Bearer KEY, else X-API-Key."""

@@ -15,6 +15,8 @@ middleware or the rate limiter, the user-facing metrics leave them out
 counted under gemini_tokens_used_total{source="canary"}. Every log line of a run carries
 `synthetic: true`.
 
+Its command line, `python -m ai_assist.canary`, is ai_assist/canary/__main__.py.
+
 The schedule is a plain asyncio loop: one task, one run at a time, nothing to persist,
 so a scheduler library would add a dependency without taking any code away.
 """
@@ -31,12 +33,11 @@ from pathlib import Path
 import structlog
 
 from ai_assist.frameworks import FRAMEWORKS
-from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import CANARY_LANGUAGES, Metrics
-from ai_assist.telemetry.traffic import CANARY, mark_synthetic
+from ai_assist.telemetry.traffic import mark_synthetic
 
-DEFAULT_SET = Path(__file__).with_name("golden_set.json")
+DEFAULT_SET = Path(__file__).resolve().parents[1] / "golden_set.json"
 READY_POLL_S = 0.5
 SCRAPES_BEFORE_FIRST_RUN = 2
 log = get_logger("ai_assist.canary")
@@ -181,81 +182,15 @@ class Canary:
             await asyncio.sleep(interval_s)
 
 
-async def _measure(settings, golden: GoldenSet) -> tuple[RunResult, dict[str, float]]:
-    """One run through a whole service built in this process (no HTTP, no Prometheus)."""
-    import io
-
-    from ai_assist.app import create_app
-
-    app = create_app(settings, log_stream=io.StringIO())
-    async with app.router.lifespan_context(app):
-        state = app.state.service
-        while not state.ready:
-            if state.startup_error:
-                raise SystemExit(f"the service did not start: {state.startup_error}")
-            await asyncio.sleep(READY_POLL_S)
-        result = await Canary(golden, state.metrics).run_once(state.pipeline)
-        tokens = {s.labels["type"]: s.value
-                  for family in state.metrics.registry.collect() for s in family.samples
-                  if s.name == M.GEMINI_TOKENS_TOTAL and s.labels.get("source") == CANARY
-                  and s.value}
-    return result, tokens
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ai_assist.canary`: one canary run on this machine, printed: the baseline
-    of a golden set for the configured model (the Gemini emulator unless
-    AI_ASSIST_GEMINI_BASE_URL or GEMINI_API_KEY says otherwise)."""
-    import argparse
-    import os
-    import tempfile
-
-    from ai_assist.config import Settings
-    from ai_assist.localrun import start_emulator
-
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
-    parser.add_argument("--set", default=str(DEFAULT_SET), help="the golden set (JSON)")
-    args = parser.parse_args(argv)
-    env = dict(os.environ)
-    emulator = None
-    work = Path(tempfile.mkdtemp(prefix="ai-assist-canary-"))
-    if not env.get("AI_ASSIST_GEMINI_BASE_URL") and not env.get("GEMINI_API_KEY"):
-        emulator = start_emulator(work)
-        env["AI_ASSIST_GEMINI_BASE_URL"] = emulator.url
-    env.setdefault("AI_ASSIST_CHROMA_PATH", str(work / "chroma"))
-    try:
-        settings = Settings.from_env(env)
-        golden = load_golden_set(args.set)
-        result, tokens = asyncio.run(_measure(settings, golden))
-    finally:
-        if emulator is not None:
-            emulator.stop()
-    print(f"Golden set {args.set}: {len(golden.items)} passages, top_k={golden.top_k}, "
-          f"model {settings.embedding_model}, {result.seconds:.1f} s")
-    for language in sorted(result.checks):
-        print(f"  {language}: {result.hits[language]}/{result.checks[language]} hits "
-              f"({result.ratio(language):.0%})")
-    print(f"  missed: {', '.join(result.missed) or 'none'}")
-    print(f"  Gemini tokens of the run: {int(sum(tokens.values()))} "
-          f"({', '.join(f'{k} {int(v)}' for k, v in sorted(tokens.items()))})")
-    return 0
-
-
-def start(state) -> asyncio.Task | None:
-    """The canary's task when AI_ASSIST_CANARY_INTERVAL_S > 0, else None."""
+def start(state, golden: GoldenSet | None) -> asyncio.Task | None:
+    """The canary's task when AI_ASSIST_CANARY_INTERVAL_S > 0 (the golden set loaded and
+    checked at start-up, ai_assist/composition.py), else None."""
     settings = state.settings
-    if settings.canary_interval_s <= 0:
+    if settings.canary_interval_s <= 0 or golden is None:
         return None
-    from ai_assist.mapping.catalogue import load_catalogue
-
-    golden = load_golden_set(settings.canary_set or DEFAULT_SET,
-                             frozenset(d.id for d in load_catalogue()))
     canary = Canary(golden, state.metrics)
     log.info("canary_started", interval_s=settings.canary_interval_s,
              passages=len(golden.items), top_k=golden.top_k)
     return asyncio.create_task(canary.loop(state, settings.canary_interval_s),
                                name="golden-set-canary")
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
