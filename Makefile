@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_TOOLS := tests/tools
 
-.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check stack-test clean
+.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check stack-test docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -43,7 +43,7 @@ test: setup  ## every test: unit, generated-files freshness, promtool, and the s
 test-unit: setup  ## the tests that start no Prometheus
 	$(PY) -m pytest -q -m "not stack"
 
-dashboards:  ## compile the Python dashboards and rules to JSON / YAML, the README's tables and deploy/k8s
+dashboards:  ## compile the Python dashboards and rules to JSON / YAML, the docs' reference pages and deploy/k8s
 	$(PY) -m alerting.build
 	$(PY) -m dashboards.build
 	$(PY) -m alerting.readme
@@ -93,5 +93,8 @@ compose-check: setup  ## validate docker-compose.yml, Dockerfile and the stack c
 stack-test: setup  ## the panel and alert proofs against a running `docker compose up` stack, through Grafana
 	$(PY) tests/compose_stack_check.py
 
+docs: setup  ## build the documentation site into site/ (mkdocs build --strict; tests/test_docs.py runs it in make test)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:  ## remove the local index and caches
-	rm -rf .data .pytest_cache
+	rm -rf .data .pytest_cache site

@@ -403,10 +403,13 @@ def test_every_autoscaler_query_returns_data_in_the_stack(stack_with_traffic):
                 assert stack_with_traffic.query(selector), selector
 
 
-# --- the README's steps, as a platform engineer pastes them ------------------------------
+# --- the docs' steps, as a platform engineer pastes them ------------------------------
+KUBERNETES_PAGE = ROOT / "docs" / "deployment" / "kubernetes.md"  # the steps' page
+
+
 def _readme_steps() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Into a kube-prometheus-stack cluster"):]
+    text = KUBERNETES_PAGE.read_text()
+    section = text[text.index("## Into a kube-prometheus-stack cluster"):]
     return section[section.index("```bash\n") + 8:section.index("```\n", section.index("```bash"))]
 
 
@@ -437,7 +440,7 @@ def test_the_readmes_render_and_overlay_steps_give_absolute_links_and_the_image(
 
 
 def test_the_readmes_gpu_image_is_the_cuda_build_of_compose():
-    text = (ROOT / "README.md").read_text()
+    text = KUBERNETES_PAGE.read_text()
     gpu = text[text.index("**On GPU nodes**"):text.index("**A second deployment**")]
     compose = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())
     index = compose["services"]["ai-assist"]["build"]["args"]["TORCH_INDEX_URL"]

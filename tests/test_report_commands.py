@@ -1,7 +1,7 @@
-"""The README's report commands, run as written against a real Prometheus after real
-traffic (the session stack), from a checkout and inside a copy of the service image's
-layout, plus the compose facts they rely on (Prometheus published on loopback, the
-experiment override the README gives)."""
+"""The docs' report commands (docs/deployment/compose.md, docs/operations/), run as
+written against a real Prometheus after real traffic (the session stack), from a checkout
+and inside a copy of the service image's layout, plus the compose facts they rely on
+(Prometheus published on loopback, the experiment override the docs give)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from ai_assist.experiments import load_experiment
 from tests.harness.compose import (COMPOSE_FILE, DUMMY_PASSWORD, ROOT, resolved_config,
                                    run_compose)
 
-README = ROOT / "README.md"
+# The pages that give the report commands and the experiment override.
+PAGES = (ROOT / "docs" / "deployment" / "compose.md",
+         ROOT / "docs" / "operations" / "cost-report.md",
+         ROOT / "docs" / "operations" / "experiments.md")
 DOCKERFILE = ROOT / "service" / "Dockerfile"
 EXEC_PREFIX = "docker compose exec ai-assist "
 COST, AB = "-m ai_assist.costreport --prometheus", "-m ai_assist.experiments report --prometheus"
@@ -28,11 +31,12 @@ OUTPUTS = {"report", "ab-report.md", "ab-report.json"}
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", README.read_text(), re.M | re.S)
+    return [block for page in PAGES
+            for block in re.findall(rf"^```{language}\n(.*?)^```", page.read_text(), re.M | re.S)]
 
 
 def _commands() -> list[str]:
-    """Every shell command of the README's bash blocks that runs a report, continuation
+    """Every shell command of the pages' bash blocks that runs a report, continuation
     lines joined, each once."""
     found: list[str] = []
     for block in _blocks("bash"):
@@ -54,7 +58,7 @@ def test_the_readme_gives_both_reports_from_a_checkout_and_from_the_stack():
     for kind in (COST, AB):
         checkout = [c for c in commands if kind in c and not c.startswith(EXEC_PREFIX)]
         inside = [c for c in commands if kind in c and c.startswith(EXEC_PREFIX)]
-        assert checkout and inside, f"README: {kind}: {commands}"
+        assert checkout and inside, f"docs: {kind}: {commands}"
 
 
 def test_the_readme_reports_read_the_address_compose_publishes():
@@ -69,7 +73,7 @@ def test_the_readme_reports_read_the_address_compose_publishes():
 
 
 def test_the_readme_experiment_override_is_valid_compose(tmp_path):
-    """The docker-compose.override.yml the README gives for an A/B experiment: compose's
+    """The docker-compose.override.yml the docs give for an A/B experiment: compose's
     own parser merges it, and the service reads the file it mounts."""
     (override,) = [b for b in _blocks("yaml") if "AI_ASSIST_EXPERIMENT_FILE" in b]
     path = tmp_path / "docker-compose.override.yml"
@@ -82,7 +86,7 @@ def test_the_readme_experiment_override_is_valid_compose(tmp_path):
     (mount,) = [m for m in service["volumes"] if m["target"] == target]
     assert mount["type"] == "bind" and mount["read_only"]
     example = ROOT / "docs" / "examples" / "experiment" / Path(mount["source"]).name
-    assert load_experiment(example).name == example.stem, "the README's example file"
+    assert load_experiment(example).name == example.stem, "the docs' example file"
 
 
 # --- run as written ------------------------------------------------------------------------
@@ -138,7 +142,7 @@ def _image_layout(tmp: Path) -> tuple[Path, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def ran(stack_with_traffic, tmp_path_factory):
-    """Each README report command, run once: {command: (result, directory it ran in)}."""
+    """Each report command of the docs, run once: {command: (result, directory it ran in)}."""
     url = stack_with_traffic.prom.url
     tmp = tmp_path_factory.mktemp("readme-reports")
     checkout = _checkout(tmp)
