@@ -226,7 +226,7 @@ def test_an_a_b_test_finds_the_planted_difference_and_only_it():
     assert found["mean_confidence"] >= 0.95 * (RUNS // 3)
     assert spurious <= 0.1 * (RUNS // 3)
     assert report.verdict.startswith("no winner (six trades off: better on "
-                                     "tokens_per_request, worse on mean_confidence)")
+                                     "tokens per request, worse on mean confidence)")
 
 
 def test_a_skewed_split_is_flagged_as_a_sample_ratio_mismatch():

@@ -29,11 +29,15 @@ def report(stack_with_traffic, tmp_path_factory):
     result = subprocess.run(
         [sys.executable, "-m", "ai_assist.experiments", "report", "--prometheus",
          stack.prom.url, "--window", "1h", "--at", f"{stack.query_time:.3f}",
-         "--markdown", str(out / "report.md"), "--json", str(out / "report.json")],
+         "--markdown", str(out / "report.md"), "--json", str(out / "report.json"),
+         "--html", str(out / "report.html")],
         capture_output=True, text=True, timeout=120, check=False, env=python_env({}))
     assert result.returncode == 0, result.stderr
     assert "Verdict:" in result.stdout
     assert "# A/B report: stack-candidates" in (out / "report.md").read_text()
+    assert "<h1>A/B report: stack-candidates" in (out / "report.html").read_text()
+    for plot in ("report-variants.png", "report-differences.png"):
+        assert (out / plot).read_bytes().startswith(b"\x89PNG")
     return json.loads((out / "report.json").read_text())
 
 

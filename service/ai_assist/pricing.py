@@ -14,6 +14,7 @@ model), and `usd()` the one place tokens become dollars.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
@@ -97,3 +98,13 @@ def usd(model: str, tokens: TokenUsage | Mapping[str, float]) -> float:
     usage = tokens if isinstance(tokens, TokenUsage) else TokenUsage.of(tokens)
     return sum(count * price.per_million_usd(kind)
                for kind, count in usage.by_type().items()) / 1_000_000
+
+
+def usd_text(value: float) -> str:
+    """Dollars as the reports write them: with cents from a dollar up, with three
+    significant figures below (a request costs a fraction of a cent)."""
+    if value == 0 or not math.isfinite(value):
+        return "$0.00"
+    if abs(value) >= 0.995:
+        return f"${value:,.2f}"
+    return f"${value:,.{2 - math.floor(math.log10(abs(value)))}f}"

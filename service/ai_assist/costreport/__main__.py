@@ -10,8 +10,9 @@ import tempfile
 from pathlib import Path
 
 from ai_assist.costreport.aggregates import Aggregates, collect
-from ai_assist.costreport.analysis import Figures, candidate_share, usd_text
+from ai_assist.costreport.analysis import Figures, candidate_share
 from ai_assist.costreport.render import write
+from ai_assist.pricing import usd_text
 from observability.durations import seconds
 from observability.promapi import Prometheus, PrometheusError
 

@@ -3,13 +3,12 @@ alone (no Prometheus here), priced with ai_assist/pricing.py."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ai_assist.costreport.aggregates import Aggregates
-from ai_assist.pricing import PRICES, TokenUsage, usd
+from ai_assist.pricing import PRICES, TokenUsage, usd, usd_text
 from observability.cost import SECONDS_PER_MONTH
 from observability.thresholds import BY_KEY
 
@@ -19,15 +18,6 @@ OUTPUT_TYPES = ("output", "thinking")
 MIN_DUPLICATE_SHARE = 0.05
 MIN_WASTED_SHARE = 0.01
 MIN_THINKING_SHARE = 0.25
-
-
-def usd_text(value: float) -> str:
-    """Dollars with cents, or three significant figures below a dollar."""
-    if value == 0 or not math.isfinite(value):
-        return "$0.00"
-    if abs(value) >= 0.995:
-        return f"${value:,.2f}"
-    return f"${value:,.{2 - math.floor(math.log10(abs(value)))}f}"
 
 
 def _div(a: float, b: float) -> float:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ai_assist.costreport.analysis import Figures, usd_text
-from ai_assist.pricing import PRICES
+from ai_assist.costreport.analysis import Figures
+from ai_assist.pricing import PRICES, usd_text
 from observability.cost import COST_RATE_RECORD
 
 MARKDOWN = "costreport.md"
@@ -205,11 +205,11 @@ def _plots(f: Figures, out: Path, plt) -> None:
     figure, axes = plt.subplots(figsize=(7, 2.6 + 0.25 * max(0, len(bars) - 4)))
     axes.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1],
               color=[b[2] for b in bars][::-1])
+    label = "USD saved per month (each alone; they overlap)"
     if savings:
-        axes.axvline(f.projected_month_usd, color="#e15759", linestyle="--", linewidth=1,
-                     label=f"projected month's spend ({_usd(f.projected_month_usd)})")
-        axes.legend(loc="lower right", fontsize=8, frameon=False)
-    axes.set_xlabel("USD saved per month (each alone; they overlap)")
+        axes.axvline(f.projected_month_usd, color="#e15759", linestyle="--", linewidth=1)
+        label += f"\ndashed: the projected month's spend, {_usd(f.projected_month_usd)}"
+    axes.set_xlabel(label)
     axes.set_title("What each suggestion saves")
     _save(figure, out / PLOTS["savings"])
 

@@ -1,6 +1,6 @@
 """The README's example A/B report, built from fixed aggregates (no live stack needed),
-so `make experiment-example` regenerates docs/examples/experiment/report.{md,json} byte
-for byte and `make check-generated` checks them fresh.
+so `make experiment-example` regenerates docs/examples/experiment/report.{md,json,html}
+and the HTML's plots byte for byte and `make check-generated` checks them fresh.
 
 The aggregates are what the report would read from Prometheus after a week of an
 experiment that hands Gemini 6 candidates instead of 12: fewer prompt tokens, a slightly
@@ -12,10 +12,14 @@ stats.py).
 
 from __future__ import annotations
 
+import filecmp
+import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from ai_assist.experiments.report import to_markdown
+from ai_assist.experiments.render import to_markdown, write_html
 from ai_assist.experiments.stats import VariantData, analyse
 
 EXPERIMENT = "fewer-candidates"
@@ -46,27 +50,44 @@ def aggregates() -> list[VariantData]:
     return rows
 
 
+NOTE = ("> Example output of `python -m ai_assist.experiments report --prometheus URL "
+        "--window 7d --markdown ... --html ...`, generated from the fixed aggregates in "
+        "`service/ai_assist/experiments/example.py` by `make experiment-example` "
+        "(checked fresh by `make check-generated`).\n\n")
+
+
+def report():
+    return analyse(EXPERIMENT, aggregates(), WINDOW)
+
+
 def markdown() -> str:
-    note = ("> Example output of `python -m ai_assist.experiments report --prometheus URL "
-            "--window 7d --markdown ...`, generated from the fixed aggregates in "
-            "`service/ai_assist/experiments/example.py` by `make experiment-example` "
-            "(checked fresh by `make check-generated`).\n\n")
-    return note + to_markdown(analyse(EXPERIMENT, aggregates(), WINDOW))
+    return NOTE + to_markdown(report())
 
 
-def check_or_write(markdown_path: str, json_path: str, check: bool) -> int:
-    import json
+def _build(markdown_path: str, json_path: str, html_path: str, out: Path) -> dict[str, Path]:
+    """Every file of the example, built into `out`: {where it is committed: built file}."""
+    built = report()
+    files = {Path(markdown_path): out / "report.md", Path(json_path): out / "report.json"}
+    (out / "report.md").write_text(markdown(), encoding="utf-8")
+    (out / "report.json").write_text(json.dumps(built.to_json(), indent=2, sort_keys=True)
+                                     + "\n", encoding="utf-8")
+    html = Path(html_path)
+    written = write_html(built, out / html.name, NOTE)
+    files.update({html.parent / p.name: p for p in written})
+    return files
 
-    outputs = {markdown_path: markdown(),
-               json_path: json.dumps(analyse(EXPERIMENT, aggregates(), WINDOW).to_json(),
-                                     indent=2, sort_keys=True) + "\n"}
-    stale = [p for p, text in outputs.items()
-             if not Path(p).exists() or Path(p).read_text(encoding="utf-8") != text]
-    if check:
-        for path in stale:
-            print(f"{path} is stale: run `make experiment-example`", file=sys.stderr)
-        return 1 if stale else 0
-    for path, text in outputs.items():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text, encoding="utf-8")
+
+def check_or_write(markdown_path: str, json_path: str, html_path: str, check: bool) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _build(markdown_path, json_path, html_path, Path(tmp))
+        stale = [str(committed) for committed, fresh in files.items()
+                 if not committed.exists()
+                 or not filecmp.cmp(committed, fresh, shallow=False)]
+        if check:
+            for path in stale:
+                print(f"{path} is stale: run `make experiment-example`", file=sys.stderr)
+            return 1 if stale else 0
+        for committed, fresh in files.items():
+            committed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(fresh, committed)
     return 0

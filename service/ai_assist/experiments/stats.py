@@ -13,7 +13,7 @@ sum and the sum of squares (mean = S/n, variance = (Q - n mean^2) / (n - 1)).
   compared requests (neither forced nor cache hits, below);
 - minimum sample size per variant: statsmodels' NormalIndPower on the match rate's
   Cohen's h (proportion_effectsize) for a minimum detectable effect (MDE, default 5
-  points), at ALPHA and POWER;
+  percentage points), at ALPHA and POWER;
 - many metrics and variants at once: Holm's correction over every comparison,
   statsmodels.stats.multitest.multipletests(method="holm") (family-wise error <= ALPHA).
   Looking again and again at a running experiment is guarded by the sample-size floor:
@@ -58,6 +58,15 @@ METRICS = {
     "mean_confidence": ("mean", "higher"),
     "tokens_per_request": ("mean", "lower"),
 }
+# what the report calls them
+METRIC_LABELS = {"success_rate": "success rate", "fallback_rate": "fallback rate",
+                 "match_rate": "match rate", "mean_confidence": "mean confidence",
+                 "tokens_per_request": "tokens per request"}
+
+
+def points(share: float) -> str:
+    """A difference of two proportions, in percentage points."""
+    return f"{share * 100:g} pp"
 
 
 @dataclass(frozen=True)
@@ -267,13 +276,13 @@ def verdict(report: Report, variants: list[VariantData]) -> str:
     if short:
         have = ", ".join(f"{v.name} {round(v.answered)}" for v in short)
         return (f"no winner yet: each variant needs {report.min_sample_size} answered "
-                f"requests to detect a {report.mde:.0%} match-rate change (have {have})")
+                f"requests to detect a {points(report.mde)} match-rate change (have {have})")
     lines = []
     winners = []
     for v in variants[1:]:
         mine = [c for c in report.comparisons if c.variant == v.name and c.significant]
-        better = [c.metric for c in mine if c.better]
-        worse = [c.metric for c in mine if not c.better]
+        better = [METRIC_LABELS[c.metric] for c in mine if c.better]
+        worse = [METRIC_LABELS[c.metric] for c in mine if not c.better]
         if better and not worse:
             winners.append(v.name)
             lines.append(f"{v.name} beats {report.control} on {', '.join(better)}")
