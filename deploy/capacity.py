@@ -32,7 +32,7 @@ if str(ROOT / "service") not in sys.path:
     sys.path.insert(0, str(ROOT / "service"))
 
 from ai_assist.config import Settings  # noqa: E402
-from ai_assist.pricing import PRICES  # noqa: E402
+from ai_assist.pricing import TokenUsage  # noqa: E402
 from observability import autoscaling as A  # noqa: E402
 from observability.autoscaling import hpa_count  # noqa: E402
 from observability.durations import seconds  # noqa: E402
@@ -77,12 +77,15 @@ INPUTS = {
         "AWS EC2 on-demand, us-east-1, Linux, c6i.large (2 vCPU, 4 GiB): one replica per "
         "node of that size (an assumption: use your own node's price)"),
     "tokens_in": Input(
-        1143, "tokens per request",
+        18288 / 16, "tokens per request",
         "`make demo`, README: 18288 input tokens over 16 Gemini calls"),
     "tokens_out": Input(
-        292, "tokens per request",
-        "`make demo`, README: 2058 output + 2618 thinking tokens over 16 calls (both "
-        "billed as output)"),
+        2058 / 16, "tokens per request",
+        "`make demo`, README: 2058 output tokens over 16 calls"),
+    "tokens_thinking": Input(
+        2618 / 16, "tokens per request",
+        "`make demo`, README: 2618 thinking tokens over 16 calls (billed at the output "
+        "price)"),
     "night": Input(2.0, "req/s", "the load curve (an assumption): night-time floor"),
     "peak": Input(60.0, "req/s", "the load curve (an assumption): afternoon peak, 14:00"),
     "burst": Input(90.0, "req/s", "the load curve (an assumption): a 10-minute burst at 10:30 "
@@ -90,10 +93,14 @@ INPUTS = {
 }
 
 
+def tokens_per_request() -> TokenUsage:
+    """A request's Gemini tokens, by how they are billed."""
+    return TokenUsage(input=INPUTS["tokens_in"].value, output=INPUTS["tokens_out"].value,
+                      thinking=INPUTS["tokens_thinking"].value)
+
+
 def gemini_usd_per_request() -> float:
-    price = PRICES[Settings.gemini_model]
-    return (INPUTS["tokens_in"].value * price.input_per_million_usd
-            + INPUTS["tokens_out"].value * price.output_per_million_usd) / 1e6
+    return tokens_per_request().usd(Settings.gemini_model)
 
 
 # --- the load --------------------------------------------------------------------------
