@@ -94,7 +94,7 @@ stack-test: setup  ## the panel and alert proofs against a running `docker compo
 	$(PY) tests/compose_stack_check.py
 
 docs: setup  ## build the documentation site into site/ (mkdocs build --strict; tests/test_docs.py runs it in make test)
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:  ## remove the local index and caches
 	rm -rf .data .pytest_cache site
