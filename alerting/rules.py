@@ -1,19 +1,20 @@
 """Every rule group of the bundle, and the rule files they compile to.
 
-    sli.yml          recording rules over the service's raw metrics (the 18 SLIs, the
-                     request rate, the SLOs' error ratios over every window, the Gemini
+    sli.yml          recording rules over the service's raw metrics (the histograms'
+                     bucket rates, the 18 SLIs, the request rate, the SLOs' error ratios over every window, the Gemini
                      spend rate over the last day)
     thresholds.yml   warning and critical alerts of the plan's 18 thresholds
     slo.yml          SLO objective and error budget left; burn-rate alerts
     anomaly.yml      anomaly bands; alerts when a series rises above its band
     operational.yml  service down, failing components, full queue, critical errors,
                      a scale-out due
-    autoscaling.yml  the desired replica count by the HPA's formula (reads raw metrics
-                     and its own group's recordings)
+    autoscaling.yml  the desired replica count by the HPA's formula (reads raw metrics,
+                     its own group's recordings and the p95 SLI's recorded bucket rates)
     canary.yml       the golden-set canary's hit rate below its baseline (raw counters)
 
-Every file but sli.yml reads only recorded series or raw metrics that no rule writes, so
-the promtool unit tests (alerting/unittests.py) feed them recorded series directly.
+Every file but sli.yml and autoscaling.yml reads only recorded series or raw metrics that
+no rule writes, so the promtool unit tests (alerting/unittests.py) feed them recorded
+series directly; autoscaling.yml's tests load sli.yml beside it.
 """
 
 from __future__ import annotations

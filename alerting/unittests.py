@@ -677,9 +677,11 @@ def test_files() -> dict[str, str]:
                                              for s in anomaly_scenarios(b)]),
         "operational.test.yml": ("operational.yml",
                                  [s.to_test() for s in operational_scenarios()]),
-        "autoscaling.test.yml": ("autoscaling.yml", autoscaling_tests()),
+        # the latency signal reads sli.yml's recorded bucket rates
+        "autoscaling.test.yml": (("sli.yml", "autoscaling.yml"), autoscaling_tests()),
         "canary.test.yml": ("canary.yml", [s.to_test() for s in canary_scenarios()]),
     }
-    return {name: dump({"rule_files": [f"../rules/{rules}"], "evaluation_interval": "1m",
-                        "tests": tests}, HEADER)
+    return {name: dump({"rule_files": [f"../rules/{r}" for r in
+                                       ((rules,) if isinstance(rules, str) else rules)],
+                        "evaluation_interval": "1m", "tests": tests}, HEADER)
             for name, (rules, tests) in files.items()}

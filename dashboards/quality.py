@@ -18,6 +18,7 @@ from dashboards.lib.panels import (
     when_empty,
 )
 from dashboards.lib.variables import INSTANCE as m
+from observability import histograms as H
 from observability import uids
 from observability.promql import RATE
 from observability.thresholds import BY_KEY
@@ -59,7 +60,7 @@ def dashboard():
             timeseries("Vector search top similarity (p50, p95)",
                        "Cosine similarity of the best ChromaDB candidate per request: low "
                        "values mean passages the catalogue does not cover well. 0 while no "
-                       "search ran.", "none",
+                       f"search ran. {H.DESCRIBED}", "none",
                        [prom(Q.top_similarity(0.5, m), "p50"),
                         prom(Q.top_similarity(0.95, m), "p95")], max_value=1)),
         section(
@@ -125,7 +126,7 @@ def _experiments():
                    min_value=0, max_value=1),
         timeseries("Response time p95 by variant",
                    "95th percentile of the end-to-end time of answered requests, by "
-                   "variant; 0 for a variant without requests.", "s",
+                   f"variant; 0 for a variant without requests. {H.DESCRIBED}", "s",
                    [prom(X.latency_p95_by_variant(m), "{{variant}}")], width=6),
         timeseries("Tokens per request by variant",
                    "Gemini tokens billed per answered request (all types, retries "

@@ -19,6 +19,7 @@ from dashboards.lib.panels import (
 from dashboards.lib.variables import DEPLOYMENT
 from dashboards.lib.variables import INSTANCE as m
 from observability import autoscaling, bands, uids
+from observability import histograms as H
 from observability.promql import RATE, sel
 from observability.thresholds import BY_KEY
 
@@ -33,7 +34,8 @@ def _with_band(key: str, title: str, extra=()):
     upper, lower = f"{row.title} band upper", f"{row.title} band lower"
     return timeseries(
         title, f"{threshold_description(row)} {BAND}", row.unit,
-        [prom(row.expr(RATE, m), row.title, exemplar=row.unit == "s"), *extra,
+        [prom(row.expr_with_exemplars(RATE, m), row.title, exemplar=row.histogram is not None),
+         *extra,
          prom(sel(bands.record(row.record, "upper"), DEPLOYMENT), upper),
          prom(sel(bands.record(row.record, "lower"), DEPLOYMENT), lower)],
         steps=threshold_steps(row), show_steps=True, overrides=band_overrides(upper, lower))
@@ -74,8 +76,10 @@ def dashboard():
             timeseries("Latency per stage (p50, p95)",
                        "Time per pipeline stage: embedding (queue wait and model), "
                        "vector_search (ChromaDB query), llm (Gemini, retries included), "
-                       "json_parsing (parse and repair). 0 while a stage saw no request.",
-                       "s", [prom(Q.stage_latency(0.5, m), "{{stage}} p50", exemplar=True),
+                       "json_parsing (parse and repair). 0 while a stage saw no request. "
+                       f"{H.DESCRIBED}",
+                       "s", [prom(Q.stage_latency(0.5, m, exemplars=True), "{{stage}} p50",
+                                  exemplar=True),
                              prom(Q.stage_latency(0.95, m), "{{stage}} p95")]),
             *stages),
         section(
@@ -93,7 +97,7 @@ def dashboard():
                        "short", [prom(Q.queue_depth(m), "queued texts")], width=8),
             timeseries("Embedding batch size",
                        "Texts embedded together per micro-batch: mean and p95. 0 while no "
-                       "batch ran.", "short",
+                       f"batch ran. The p95: {H.DESCRIBED}", "short",
                        [prom(Q.batch_size_mean(m), "mean"),
                         prom(Q.batch_size_quantile(0.95, m), "p95")], width=8),
             timeseries("Replicas: desired and up",

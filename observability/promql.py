@@ -72,19 +72,18 @@ def ratio(numerator: str, denominator: str, idle: float = 0, m: str | Scope = ""
     return f"(({numerator}) / (({denominator}) > 0) or on() vector({idle:g}))"
 
 
-def quantile(q: float, histogram: str, w: str, matchers: str = "",
-             m: str | Scope = "") -> str:
-    """A histogram quantile that reads 0, not NaN, when nothing was observed."""
-    scope = scope_of(m)
-    if scope.by:
-        return quantile_by(q, histogram, "", w, matchers, m)
-    buckets = sum_rate(f"{histogram}_bucket", w, matchers, m, by="le")
-    count = sum_rate(f"{histogram}_count", w, matchers, m)
+def guarded_quantile(q: float, buckets: str, count: str, groups: str = "") -> str:
+    """histogram_quantile over `buckets` (summed by le and `groups`) that reads 0, not
+    NaN, where `count` (summed by `groups`) saw no observation. The quantiles themselves
+    read recorded bucket rates: observability/histograms.py."""
+    if groups:
+        return (f"(histogram_quantile({q:g}, {buckets}) and on({groups}) {count} > 0)"
+                f" or on({groups}) {count} * 0")
     return (f"(histogram_quantile({q:g}, {buckets}) and on() ({count}) > 0)"
             f" or on() vector(0)")
 
 
-# --- what the dashboards add: the time picker's window, grouped quantiles and shares
+# --- what the dashboards add: the time picker's window, grouped shares
 # that read 0 instead of NaN, and guards.
 RATE = "$__rate_interval"
 
@@ -108,17 +107,6 @@ def zero_when_absent(expr: str) -> str:
 
 def per_minute(expr: str) -> str:
     return f"({expr}) * 60"
-
-
-def quantile_by(q: float, histogram: str, by: str, w: str, matchers: str = "",
-                m: str | Scope = "") -> str:
-    """Per-`by` quantile (per group of a Scope too); a group with no observations reads
-    0, not NaN."""
-    groups = scope_of(m).grouping(by)
-    buckets = sum_rate(f"{histogram}_bucket", w, matchers, m, by=f"le, {by}")
-    count = sum_rate(f"{histogram}_count", w, matchers, m, by=by)
-    return (f"(histogram_quantile({q:g}, {buckets}) and on({groups}) {count} > 0)"
-            f" or on({groups}) {count} * 0")
 
 
 def share_by(metric: str, by: str, w: str, matchers: str = "", m: str | Scope = "") -> str:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ai_assist.telemetry import metrics as M
-from observability.promql import Scope, quantile, ratio, sum_increase, sum_rate
+from observability import histograms as H
+from observability.promql import Scope, ratio, sum_increase, sum_rate
 
 Query = Callable[[str, "str | Scope"], str]  # (window, selection) -> PromQL
 # The traffic guard of ratio alerts: answered requests/s over the window, so that one
@@ -32,14 +33,26 @@ class Threshold:
     query: Query
     # Alerts on this row need this much traffic (requests/s over the window) to fire.
     min_request_rate: float = 0.0
-    fixed_window: str = ""  # daily figures ignore the dashboard's window
+    # daily figures and quantiles (recorded 5-minute bucket rates) ignore the dashboard's
+    # window
+    fixed_window: str = ""
     for_: str = "5m"
     # A daily row is this counter's increase over its fixed window; its recording rule
     # reads a per-replica sum of it, not the raw series (observability/sli.py).
     counter: str = ""
+    # A quantile row: the recorded histogram and label filter it reads, for the raw
+    # buckets' exemplars (trace ids) on its panel (histograms.exemplar_term).
+    histogram: tuple[H.RecordedHistogram, str] | None = None
 
     def expr(self, w: str = "5m", m: str | Scope = "") -> str:
         return self.query(self.fixed_window or w, m)
+
+    def expr_with_exemplars(self, w: str, m: str) -> str:
+        """The panel's query, carrying the raw buckets for Grafana's exemplar query."""
+        if self.histogram is None:
+            return self.expr(w, m)
+        histogram, matchers = self.histogram
+        return f"{H.exemplar_term(histogram, matchers, m)} or {self.expr(w, m)}"
 
     @property
     def record(self) -> str:
@@ -59,8 +72,13 @@ def _status_ratio(status: str) -> Query:
                               answered_rate(w, m), m=m)
 
 
+def _p(q: float) -> Query:
+    """End-to-end time, from the recorded bucket rates (their window: H.WINDOW)."""
+    return lambda w, m: H.quantile(q, H.REQUESTS, "", m)
+
+
 def _stage_p95(stage: str) -> Query:
-    return lambda w, m: quantile(0.95, M.STAGE_DURATION, w, f'stage="{stage}"', m)
+    return lambda w, m: H.quantile(0.95, H.STAGES, f'stage="{stage}"', m)
 
 
 def _per_call(types: str) -> Query:
@@ -83,12 +101,12 @@ THRESHOLDS: tuple[Threshold, ...] = (
     # --- performance ---------------------------------------------------------------
     Threshold("latency_p95", "performance", "Response time (p95)", "s", 30, 45, 60, True,
               "95th percentile of end-to-end mapping time. Goal under 30 s.",
-              lambda w, m: quantile(0.95, M.REQUEST_DURATION, w, "", m),
-              min_request_rate=MIN_REQUEST_RATE),
+              _p(0.95), min_request_rate=MIN_REQUEST_RATE, fixed_window=H.WINDOW,
+              histogram=(H.REQUESTS, "")),
     Threshold("latency_p99", "performance", "Response time (p99)", "s", 45, 60, 90, True,
               "99th percentile of end-to-end mapping time. Goal under 45 s.",
-              lambda w, m: quantile(0.99, M.REQUEST_DURATION, w, "", m),
-              min_request_rate=MIN_REQUEST_RATE),
+              _p(0.99), min_request_rate=MIN_REQUEST_RATE, fixed_window=H.WINDOW,
+              histogram=(H.REQUESTS, "")),
     Threshold("throughput", "performance", "Throughput", "reqpm", 100, 50, 20, False,
               "Mapping requests answered per minute. Goal above 100 req/min; alerts only "
               "while there is demand (requests in progress or queued, or clients rate "
@@ -96,14 +114,17 @@ THRESHOLDS: tuple[Threshold, ...] = (
               lambda w, m: f"({answered_rate(w, m)}) * 60", for_="10m"),
     Threshold("embedding_p95", "performance", "Embedding time (p95)", "s", 1, 2, 5, True,
               "95th percentile of the embedding stage (queue wait and model). Goal under 1 s.",
-              _stage_p95("embedding"), min_request_rate=MIN_REQUEST_RATE),
+              _stage_p95("embedding"), min_request_rate=MIN_REQUEST_RATE,
+              fixed_window=H.WINDOW, histogram=(H.STAGES, 'stage="embedding"')),
     Threshold("vector_search_p95", "performance", "Vector search time (p95)", "s",
               0.5, 1, 2, True,
               "95th percentile of the ChromaDB query. Goal under 0.5 s.",
-              _stage_p95("vector_search"), min_request_rate=MIN_REQUEST_RATE),
+              _stage_p95("vector_search"), min_request_rate=MIN_REQUEST_RATE,
+              fixed_window=H.WINDOW, histogram=(H.STAGES, 'stage="vector_search"')),
     Threshold("llm_p95", "performance", "LLM call time (p95)", "s", 15, 30, 60, True,
               "95th percentile of the Gemini stage, retries included. Goal under 15 s.",
-              _stage_p95("llm"), min_request_rate=MIN_REQUEST_RATE),
+              _stage_p95("llm"), min_request_rate=MIN_REQUEST_RATE, fixed_window=H.WINDOW,
+              histogram=(H.STAGES, 'stage="llm"')),
     # --- quality -------------------------------------------------------------------
     Threshold("match_success", "quality", "Match success rate", "percentunit",
               0.90, 0.80, 0.70, False,

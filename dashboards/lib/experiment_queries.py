@@ -9,7 +9,8 @@ from ai_assist.experiments import VARIANT_NONE
 from ai_assist.telemetry import metrics as M
 
 from observability.cost import cost_usd_per_second
-from observability.promql import RATE, per_minute, quantile_by, sel, sum_rate
+from observability import histograms as H
+from observability.promql import RATE, per_minute, sel, sum_rate
 
 ANSWERED = 'status=~"success|fallback|error"'
 IN_EXPERIMENT = f'variant!="{VARIANT_NONE}"'
@@ -42,8 +43,9 @@ def confidence_by_variant(m: str, w: str = RATE) -> str:
                              sum_rate(f"{M.CONFIDENCE}_count", w, "", _m(m), by="variant"))
 
 
-def latency_p95_by_variant(m: str, w: str = RATE) -> str:
-    return quantile_by(0.95, M.REQUEST_DURATION, "variant", w, "", _m(m))
+def latency_p95_by_variant(m: str) -> str:
+    """From the recorded 5-minute bucket rates (observability/histograms.py)."""
+    return H.quantile(0.95, H.REQUESTS, IN_EXPERIMENT, m, by="variant")
 
 
 def tokens_per_request_by_variant(m: str, w: str = RATE) -> str:

@@ -11,11 +11,10 @@ from ai_assist.pricing import PRICES
 from ai_assist.telemetry import metrics as M
 from observability import autoscaling as AUTOSCALING
 from observability.cost import COST_RATE_RECORD, SECONDS_PER_MONTH, cost_usd_per_second
+from observability import histograms as H
 from observability.promql import (
     RATE,
     per_minute,
-    quantile,
-    quantile_by,
     ratio,
     regex_alternatives,
     sel,
@@ -59,12 +58,14 @@ def rejected_per_minute_by_reason(m: str, w: str = RATE) -> str:
 
 
 # --- latency -----------------------------------------------------------------------
-def request_latency(q: float, m: str, w: str = RATE) -> str:
-    return quantile(q, M.REQUEST_DURATION, w, "", m)
+# Quantiles read the recorded 5-minute bucket rates (observability/histograms.py): their
+# panels say "fixed 5m window". `exemplars`: the raw buckets' trace ids for the panel.
+def request_latency(q: float, m: str, exemplars: bool = True) -> str:
+    return H.quantile(q, H.REQUESTS, "", m, exemplars=exemplars)
 
 
-def stage_latency(q: float, m: str, w: str = RATE) -> str:
-    return quantile_by(q, M.STAGE_DURATION, "stage", w, "", m)
+def stage_latency(q: float, m: str, exemplars: bool = False) -> str:
+    return H.quantile(q, H.STAGES, "", m, by="stage", exemplars=exemplars)
 
 
 # --- embedding queue ---------------------------------------------------------------
@@ -77,8 +78,8 @@ def batch_size_mean(m: str, w: str = RATE) -> str:
                  sum_rate(f"{M.EMBEDDING_BATCH_SIZE}_count", w, "", m))
 
 
-def batch_size_quantile(q: float, m: str, w: str = RATE) -> str:
-    return quantile(q, M.EMBEDDING_BATCH_SIZE, w, "", m)
+def batch_size_quantile(q: float, m: str) -> str:
+    return H.quantile(q, H.BATCH_SIZE, "", m)
 
 
 # --- autoscaling (service-wide: the recording rules of observability/autoscaling.py) --
@@ -111,8 +112,8 @@ def framework_requests_per_minute(m: str, w: str = RATE) -> str:
     return per_minute(sum_rate(M.FRAMEWORK_REQUESTS_TOTAL, w, "", m, by="framework"))
 
 
-def top_similarity(q: float, m: str, w: str = RATE) -> str:
-    return quantile(q, M.VECTOR_SIMILARITY, w, "", m)
+def top_similarity(q: float, m: str) -> str:
+    return H.quantile(q, H.SIMILARITY, "", m)
 
 
 # --- tokens and cost ---------------------------------------------------------------
