@@ -334,3 +334,23 @@ def test_provisioned_datasources_have_the_uids_the_dashboards_use():
     uids = {d["type"]: d["uid"] for d in yaml.safe_load(path.read_text())["datasources"]}
     assert uids["prometheus"] == PROMETHEUS_UID
     assert uids["loki"] == LOKI_UID
+
+
+def test_quantiles_read_recorded_bucket_rates_and_say_their_window():
+    """No panel computes a quantile over raw buckets (at 100 replicas a day of them took
+    seconds: README, At scale); each reads the recorded bucket rates and says that its
+    window is the recording's, not the time picker's."""
+    from observability import histograms as H
+
+    recorded = {h.record("bucket") for h in H.HISTOGRAMS}
+    quantiles = [q for q in PROM_QUERIES if "histogram_quantile" in q.expr]
+    assert quantiles
+    problems = []
+    for q in quantiles:
+        if _call_spans(q.expr, ("rate", "increase", "irate")) and "_bucket[" in q.expr:
+            problems.append(f"{_where(q)}: a quantile over raw buckets")
+        if not any(name in q.expr for name in recorded):
+            problems.append(f"{_where(q)}: reads no recorded bucket rates")
+        elif f"fixed {H.WINDOW} window" not in q.panel_json["description"].lower():
+            problems.append(f"{_where(q)}: its fixed {H.WINDOW} window not in the description")
+    assert not problems, "\n".join(problems)
