@@ -10,6 +10,7 @@ import pytest
 from ai_assist.pricing import PRICES, TokenUsage
 from ai_assist.pricing import usd as service_usd
 from ai_assist.telemetry.metrics import TOKEN_TYPES
+
 from tests.harness.prices import PRICE_PAGE, PRICE_PAGE_DATE, USD_PER_MILLION, usd
 
 

@@ -83,8 +83,8 @@ class Figures:
     def spend_by_type(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for by_type in self.spend.values():
-            for t, usd in by_type.items():
-                out[t] = out.get(t, 0.0) + usd
+            for t, spent in by_type.items():
+                out[t] = out.get(t, 0.0) + spent
         return out
 
     @property

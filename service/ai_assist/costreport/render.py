@@ -39,7 +39,14 @@ def markdown(f: Figures) -> str:
     lines = [f"# Gemini cost report: the {a.window} to {_when(a.end)}", "",
              f"Made by `python -m ai_assist.costreport` from Prometheus ({read}); "
              "prices from `ai_assist/pricing.py` (USD per 1M tokens).", ""]
-    lines += ["## Summary", "", "| Figure | Value |", "|---|---|",
+    for section in (_summary, _suggestions, _spend, _tokens, _waste, _cache, _candidates):
+        lines += section(f)
+    return "\n".join(lines)
+
+
+def _summary(f: Figures) -> list[str]:
+    a = f.a
+    lines = ["## Summary", "", "| Figure | Value |", "|---|---|",
               f"| Spend in the window | {_usd(f.total_usd)} (the golden-set canary: "
               f"{_usd(f.canary_usd)}) |",
               f"| Projected month (this window's rate x 30 days) | "
@@ -63,8 +70,11 @@ def markdown(f: Figures) -> str:
     if f.unpriced_models:
         lines += [f"Tokens of models without a price were left out: "
                   f"{', '.join(f.unpriced_models)}.", ""]
+    return lines
 
-    lines += ["## Suggestions", ""]
+
+def _suggestions(f: Figures) -> list[str]:
+    lines = ["## Suggestions", ""]
     savings = f.savings()
     if not savings:
         lines += ["Nothing to suggest: no figure passes the thresholds of "
@@ -73,27 +83,36 @@ def markdown(f: Figures) -> str:
         lines += ["| Suggestion | Saves per month | Because |", "|---|---|---|"]
         lines += [f"| {s.what} | {_usd(s.usd_per_month)} | {s.detail} |" for s in savings]
         lines += ["", *_overlap(f), f"![Savings per month]({PLOTS['savings']})", ""]
+    return lines
 
-    lines += ["## Spend by model and token type", "",
-              "| Model | Token type | Tokens | Price per 1M | Spend |", "|---|---|---|---|---|"]
+
+def _spend(f: Figures) -> list[str]:
+    lines = ["## Spend by model and token type", "",
+             "| Model | Token type | Tokens | Price per 1M | Spend |", "|---|---|---|---|---|"]
     for model, by_type in sorted(f.spend.items()):
         for t in TYPE_ORDER:
             if t in by_type:
-                lines.append(f"| {model} | {t} | {a.tokens[model][t]:,.0f} | "
+                lines.append(f"| {model} | {t} | {f.a.tokens[model][t]:,.0f} | "
                              f"{_usd(PRICES[model].per_million_usd(t))} | "
                              f"{_usd(by_type[t])} |")
     lines += ["", "`cached_input`: prompt tokens Gemini served from its context cache "
               "(`usage_metadata.cached_content_token_count`), billed at the cached price; "
               "`thinking` is billed at the output price.", "",
               f"![Spend by token type]({PLOTS['spend']})", ""]
+    return lines
 
-    lines += ["## Tokens per request", "",
-              f"{f.tokens_per_request:,.1f} tokens per answered request over the window "
-              "(fallbacks and errors included: they cost the calls that failed).", "",
-              f"![Tokens per request]({PLOTS['trend']})", ""]
 
-    lines += ["## Waste: retries and failed parses", "",
-              "| Reason | Tokens billed for discarded answers |", "|---|---|"]
+def _tokens(f: Figures) -> list[str]:
+    return ["## Tokens per request", "",
+            f"{f.tokens_per_request:,.1f} tokens per answered request over the window "
+            "(fallbacks and errors included: they cost the calls that failed).", "",
+            f"![Tokens per request]({PLOTS['trend']})", ""]
+
+
+def _waste(f: Figures) -> list[str]:
+    a = f.a
+    lines = ["## Waste: retries and failed parses", "",
+             "| Reason | Tokens billed for discarded answers |", "|---|---|"]
     lines += [f"| {r} | {n:,.0f} |" for r, n in sorted(a.wasted.items()) if n] or \
         ["| (none) | 0 |"]
     lines += ["", "| Retry reason | Gemini calls repeated |", "|---|---|"]
@@ -101,13 +120,16 @@ def markdown(f: Figures) -> str:
         ["| (none) | 0 |"]
     lines += ["", "Retries after 429, 5xx or timeouts bill no tokens; retries after an "
               "unusable answer bill the whole discarded answer.", ""]
+    return lines
 
-    lines += ["## Repeated requests and the response cache", ""]
+
+def _cache(f: Figures) -> list[str]:
+    lines = ["## Repeated requests and the response cache", ""]
     if f.cache_hits:
         lines += [f"The cache answered {f.cache_hits:,.0f} requests ({_pct(f.cache_hit_ratio)} "
                   f"of lookups) and saved {_usd(f.cache_saved_usd)} in the window "
                   f"({_usd(f.cache_saved_usd * f.per_month)} a month at this rate); "
-                  f"{a.cache_evictions:,.0f} entries were evicted for room.", ""]
+                  f"{f.a.cache_evictions:,.0f} entries were evicted for room.", ""]
     else:
         lines += [f"The cache is off or never hit. {_pct(f.duplicate_share)} of answered "
                   f"requests repeated a recently mapped text "
@@ -115,8 +137,11 @@ def markdown(f: Figures) -> str:
                   f"have saved about {_usd(f.cache_projected_month_usd)} a month (users' "
                   f"requests at their average spend; the canary's checks skip the cache).",
                   ""]
+    return lines
 
-    lines += ["## Candidates handed to Gemini", ""]
+
+def _candidates(f: Figures) -> list[str]:
+    lines = ["## Candidates handed to Gemini", ""]
     found = f.tokens_per_candidate()
     if found is None:
         lines += ["No estimate: no successful Gemini call in the window.", ""]
@@ -125,12 +150,12 @@ def markdown(f: Figures) -> str:
         lines += [f"One candidate adds {per_candidate:,.1f} prompt tokens ({how}).", "",
                   "| Candidates | Prompt tokens saved per call | Saves per month |",
                   "|---|---|---|"]
-        lines += [f"| {c} (now {a.candidates}) | {tokens:,.0f} | {_usd(usd)} |"
+        lines += [f"| {c} (now {f.a.candidates}) | {tokens:,.0f} | {_usd(usd)} |"
                   for c, tokens, usd in f.fewer_candidates()]
         lines += ["", "Fewer candidates can also lower the match rate: run them as an A/B "
                   "experiment (`python -m ai_assist.experiments report`) before changing "
                   "AI_ASSIST_CANDIDATES.", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _overlap(f: Figures) -> list[str]:
