@@ -116,6 +116,14 @@ class Prometheus:
                           wall, len(result) if isinstance(result, list) else 1)
 
     # --- the rest of the API ---------------------------------------------------------------
+    def ready(self) -> bool:
+        """Whether /-/ready answers 200 (the TSDB loaded, the rules read); False while
+        the address cannot be reached yet."""
+        try:
+            return self.session.get(f"{self.url}/-/ready", timeout=min(self.timeout_s, 2)).ok
+        except requests.RequestException:
+            return False
+
     def rules(self) -> list[dict]:
         """Rule groups as /api/v1/rules gives them (each rule: health, lastError, state)."""
         return self.get("/api/v1/rules")["groups"]

@@ -57,3 +57,5 @@ def test_failures_are_prometheus_errors(prom):
 def test_the_rest_of_the_api(prom):
     assert prom.rules() == [] and prom.alerts() == []
     assert prom.build_version().startswith("prometheus, version ")
+    assert prom.ready()
+    assert not Prometheus(f"http://127.0.0.1:{free_port()}").ready()
