@@ -7,6 +7,7 @@ export PYTHONPATH := $(CURDIR)/service:$(CURDIR)
 export HF_HUB_OFFLINE := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_TOOLS := tests/tools
+TEST_WORKERS ?= 2
 
 .PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check stack-test docs clean
 
@@ -37,8 +38,8 @@ system-deps:  ## Debian packages: prometheus (with promtool), prometheus-alertma
 demo: setup  ## run the service on the embedded defaults and send it real ESG passages
 	$(PY) -m ai_assist.demo
 
-test: setup  ## every test: unit, generated-files freshness, promtool, and the stack proofs
-	$(PY) -m pytest -q
+test: setup  ## every test: unit, generated-files freshness, promtool, and the stack proofs (TEST_WORKERS=2 in parallel)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: setup  ## the tests that start no Prometheus
 	$(PY) -m pytest -q -m "not stack"
