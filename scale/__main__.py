@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sys
+import time
 from pathlib import Path
 
 from scale import report, run
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.rules_dir, plan.dashboards_dir = args.rules, args.dashboards
     plan.work.mkdir(parents=True, exist_ok=True)
 
+    started, load_before = time.monotonic(), os.getloadavg()
     if args.prometheus:
         result = run.against(args.prometheus, plan, args.scrape_interval, report.over_budget)
         prometheus_version = run.Client(args.prometheus).build_version()
@@ -53,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     report.plot(result, plan.work / "cost-vs-replicas.png")
     report.dump(result, plan.work / "results.json")
     print(f"\nphases: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.phases.items()))
+    print(f"wall {time.monotonic() - started:.0f} s; " + cpu_and_load(load_before))
     print(f"plot: {plan.work / 'cost-vs-replicas.png'}; every query: "
           f"{plan.work / 'results.json'}")
     problems = report.violations(result)
@@ -60,6 +65,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"OVER BUDGET: {problem}", file=sys.stderr)
     print("budgets: " + ("FAILED" if problems else "all within"))
     return 1 if problems else 0
+
+
+def cpu_and_load(load_before: tuple[float, ...]) -> str:
+    """The CPU this check used (itself, promtool, Prometheus) and the machine's load
+    average before and after: on a machine shared with other work the wall time says
+    less than the CPU seconds over the cores."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    after = os.getloadavg()
+    return (f"CPU {cpu:.0f} s (this process and its children, {os.cpu_count()} cores); "
+            f"load average {load_before[0]:.1f} at the start, {after[0]:.1f} at the end "
+            f"({after[2]:.1f} over 15 min)")
 
 
 if __name__ == "__main__":

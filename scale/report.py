@@ -98,7 +98,9 @@ def table(result: Result, prometheus_version: str, simulated: bool = True) -> st
     if simulated:
         lines.append(
             f"history: raw series every {plan.step_s:g} s over the last {plan.raw_hours} h, "
-            f"recorded series every {plan.step_s:g} s over {plan.recorded_days} d; "
+            f"recorded series every {plan.step_s:g} s as far back as read, at most "
+            f"{plan.recorded_days} d (per-replica ones, for panels, at most the raw "
+            f"{plan.raw_hours} h); "
             f"{result.series_per_replica} series a replica; rules evaluated at the end")
         lines.append("rules: samples projected to the production scrape/evaluation interval "
                      "and 30 d of history (upper bound) / peak samples / time; "

@@ -20,6 +20,7 @@ $__rate_interval for the simulated scrape interval), not scaled.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -125,13 +126,22 @@ def _factor(query: q.Query, plan: Plan, raw: set[str], recorded: set[str]) -> fl
 LOOKBACK_DELTA_S = 300  # Prometheus's default: an instant selector reads this far back
 
 
-def recorded_needs(queries: list[q.Query], recorded_names: set[str]) -> dict[str, float]:
+def recorded_needs(queries: list[q.Query], recorded_names: set[str],
+                   per_replica: frozenset[str] = frozenset(),
+                   raw_s: float = math.inf) -> dict[str, float]:
     """How far back from the end each recorded series is read (its range, subqueries,
-    offsets, plus a dashboard's range): its history is generated that far, no further."""
+    offsets, plus a dashboard's range): its history is generated that far, no further.
+    A series recorded per replica (`per_replica`: the bucket rates, the per-replica
+    counter sums) is generated for panels over at most the raw history (`raw_s`), like
+    the raw series it sums: a 7 d panel finds as much of it as of them. Rules get all
+    they read."""
     need = dict.fromkeys(recorded_names, float(LOOKBACK_DELTA_S))
     for query in queries:
         for name, back in q.lookbacks(query.expr, recorded_names):
-            need[name] = max(need[name], back + query.range_s + LOOKBACK_DELTA_S)
+            reach = back + query.range_s + LOOKBACK_DELTA_S
+            if query.kind == "panel" and name in per_replica:
+                reach = min(reach, raw_s)
+            need[name] = max(need[name], reach)
     return need
 
 
@@ -205,7 +215,8 @@ def simulate(plan: Plan, over_budget, log=print) -> Result:
         f"({time.monotonic() - started:.0f} s)")
     queries = all_queries(plan, plan.step_s)
     raw, recorded_names = raw_names(families), q.recorded_names(plan.rules_dir)
-    need = recorded_needs(queries, recorded_names)
+    per_replica = frozenset(r.name for r in learned if dict(r.labels).get(rec.INSTANCE))
+    need = recorded_needs(queries, recorded_names, per_replica, plan.raw_hours * 3600)
     end = float(int(time.time() // RAW_CHUNK_S * RAW_CHUNK_S))
     at = end - plan.step_s  # the last sample
     for n in plan.replicas:

@@ -122,3 +122,21 @@ def test_backfill_and_query_stats_on_the_real_prometheus(tmp_path):
     assert sum(m.stats.total_samples > 0 for m in panels) >= 0.9 * len(panels)
     raw_samples = 2 * result.series_per_replica * plan.raw_hours * 3600 / plan.step_s
     assert result.samples_written[2] >= raw_samples
+
+
+def test_per_replica_recordings_span_the_raw_history_for_panels_only():
+    from scale import run
+
+    per_replica = frozenset({"a:per_replica:sum"})
+    rule = q.Query("g", "record", "r", "sum(rate(a:per_replica:sum[3d]))")
+    panel = q.Query("d", "panel", "p", "a:per_replica:sum or b:deployment:rate5m",
+                    range_s=7 * 86400, step_s=600)
+    names = {"a:per_replica:sum", "b:deployment:rate5m"}
+    raw_s = 26 * 3600
+    # a panel reads a per-replica series 7 d back: generated over the raw history only
+    need = run.recorded_needs([panel], names, per_replica, raw_s)
+    assert need["a:per_replica:sum"] == raw_s
+    assert need["b:deployment:rate5m"] == 7 * 86400 + run.LOOKBACK_DELTA_S
+    # a rule gets all it reads
+    need = run.recorded_needs([rule, panel], names, per_replica, raw_s)
+    assert need["a:per_replica:sum"] == 3 * 86400 + run.LOOKBACK_DELTA_S
