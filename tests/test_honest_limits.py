@@ -135,7 +135,8 @@ def test_a_frozen_redis_gets_backoff_not_a_connection_storm(live_service, emulat
     """A real redis-server under SIGSTOP while 8 clients send requests back to back
     through the rate limiter and the cache: every request is answered (fail open), and
     the connections piled up in Redis's accept queue stay within what the backoff allows
-    (two stores: the limiter and the cache), instead of one per request."""
+    (one guard for the limiter and the cache, ai_assist/shared_store.py), instead of one
+    per request."""
     work = tmp_path_factory.mktemp("frozen-redis")
     redis = start_redis(work)
     service = start_service(work, {
@@ -177,7 +178,7 @@ def test_a_frozen_redis_gets_backoff_not_a_connection_storm(live_service, emulat
     try:
         sent = len(statuses)
         assert set(statuses) == {200} and sent >= frozen_s
-        allowed = 2 * tries_allowed(frozen_s)  # the limiter's store and the cache's
+        allowed = tries_allowed(frozen_s)  # one backoff for the limiter and the cache
         print(f"frozen {frozen_s:g} s: {sent} requests, at most {deepest} connections "
               f"in Redis's accept queue (backoff allows {allowed})")
         assert deepest <= allowed, f"{deepest} connections queued for {sent} requests"

@@ -198,7 +198,7 @@ def test_the_openapi_document_names_the_field_and_the_header(cached_service):
 # --- the cache itself: keys, TTL, Redis --------------------------------------------
 def make_cache(scope=None, timer=None, **overrides) -> tuple[ResponseCache, Metrics]:
     metrics = Metrics()
-    options = {"ttl_s": 60, "max_entries": 10, "redis_url": "",
+    options = {"ttl_s": 60, "max_entries": 10, "shared": None,
                "scope": scope or {"catalogue": "c1", "llm": llm_fingerprint(Settings())},
                **overrides}
     if timer is not None:
@@ -275,7 +275,10 @@ def redis(tmp_path_factory):
 async def test_redis_entries_carry_the_ttl_and_json(redis):
     from redis import asyncio as aioredis
 
-    cache, _ = make_cache(redis_url=redis.redis_url, ttl_s=120)
+    from ai_assist.shared_store import SharedStore
+
+    shared = SharedStore(redis.redis_url)
+    cache, _ = make_cache(shared=shared, ttl_s=120)
     key = cache.key(KOREAN, ("GRI", "ESRS"), 3)
     await cache.put(key, ANSWER)
     assert await cache.get(key) == ANSWER
@@ -286,6 +289,7 @@ async def test_redis_entries_carry_the_ttl_and_json(redis):
     finally:
         await client.aclose()
         await cache.aclose()
+        await shared.aclose()
 
 
 @pytest.fixture(scope="module")

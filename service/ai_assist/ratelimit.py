@@ -10,27 +10,25 @@ When Redis cannot be reached, the limiter fails open: the request goes through, 
 warning is logged when the outage starts (and an info line when it ends), and every
 such request is counted in ai_assist_rate_limit_storage_errors_total. Refusing every
 request because the limiter's store is down would turn a Redis outage into a full one.
-After a failure the limiter leaves Redis alone for a growing backoff
-(ai_assist/storage_backoff.py): requests meanwhile go through unchecked (and counted)
-without a connection attempt, so a frozen Redis is not stormed with connections.
+The Redis connection pool, its timeouts and the fail-open guard (with its backoff: a
+frozen Redis is not stormed with connections) are the ones the response cache uses too
+(ai_assist/shared_store.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 
 from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
-from ai_assist.storage_backoff import StoreBackoff
+from ai_assist.shared_store import BACKEND, SharedStore
 from ai_assist.telemetry.logging import get_logger
 
 NAMESPACE = "ai_assist"
-REDIS_TIMEOUT_S = 0.5  # connect and per-command timeout; the check as a whole gets 2x
 log = get_logger("ai_assist.ratelimit")
 
 
@@ -42,29 +40,28 @@ def limits_storage_uri(redis_url: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, burst: int, redis_url: str = "",
+    def __init__(self, per_minute: int, burst: int, shared: SharedStore | None = None,
                  on_storage_error=None) -> None:
-        self.shared = bool(redis_url)
-        self._on_storage_error = on_storage_error or (lambda: None)
-        self._storage_down = False
+        self.shared = shared is not None
+        on_storage_error = on_storage_error or (lambda: None)
         self._items = []
         if per_minute > 0:
             if burst < per_minute:
                 window = max(1, math.ceil(60 * burst / per_minute))
                 self._items.append(RateLimitItemPerSecond(burst, window))
             self._items.append(RateLimitItemPerMinute(per_minute))
-        # redis-py (as the cache), not limits' default coredis: one client library, and
-        # its connections retry nothing themselves (retry_on_timeout off), so a try is
-        # one connection at most; StoreBackoff decides when to try again.
-        storage: Storage = (storage_from_string(limits_storage_uri(redis_url),
+        # redis-py on the shared pool (not limits' default coredis): one client library,
+        # one set of connections and timeouts for the limiter and the cache
+        storage: Storage = (storage_from_string(limits_storage_uri(shared.url),
                                                 implementation="redispy",
-                                                socket_connect_timeout=REDIS_TIMEOUT_S,
-                                                socket_timeout=REDIS_TIMEOUT_S,
-                                                retry_on_timeout=False)
-                            if redis_url else MemoryStorage())
+                                                connection_pool=shared.pool)
+                            if shared else MemoryStorage())
         self._limiter = MovingWindowRateLimiter(storage)
         # only a shared store can be down; memory never fails
-        self._backoff = StoreBackoff() if redis_url else None
+        self._guard = shared.fail_open(
+            lambda operation: on_storage_error(), down="rate_limit_storage_unavailable",
+            recovered="rate_limit_storage_recovered", logger=log,
+            action="requests are let through unlimited until it is back") if shared else None
 
     @property
     def enabled(self) -> bool:
@@ -72,33 +69,15 @@ class RateLimiter:
 
     @property
     def backend(self) -> str:
-        return "redis (shared by every replica)" if self.shared else "memory (per replica)"
+        return BACKEND if self.shared else "memory (per replica)"
 
     async def acquire(self, client: str) -> float:
         """0 when the request may go ahead, else the seconds until it may."""
         if not self.enabled:
             return 0.0
-        if self._backoff is not None and not self._backoff.may_try():
-            self._on_storage_error()  # still backing off: fail open without a try
-            return 0.0
-        try:
-            wait = await asyncio.wait_for(self._acquire(client), 2 * REDIS_TIMEOUT_S)
-        except Exception as exc:  # the store is unreachable: fail open
-            if self._backoff is not None:
-                self._backoff.failed()
-            self._on_storage_error()
-            if not self._storage_down:
-                self._storage_down = True
-                log.warning("rate_limit_storage_unavailable", backend=self.backend,
-                            error=f"{type(exc).__name__}: {exc}"[:300],
-                            action="requests are let through unlimited until it is back")
-            return 0.0
-        if self._backoff is not None:
-            self._backoff.succeeded()
-        if self._storage_down:
-            self._storage_down = False
-            log.info("rate_limit_storage_recovered", backend=self.backend)
-        return wait
+        if self._guard is None:
+            return await self._acquire(client)
+        return await self._guard.call("acquire", lambda: self._acquire(client), 0.0)
 
     async def _acquire(self, client: str) -> float:
         for item in self._items:  # the short window first: a refusal there costs nothing

@@ -1,40 +1,28 @@
 """The current request's variant label and its Gemini token tally.
 
-A ContextVar, as structlog's request context is: the LLM stage counts tokens several
-calls deep (per attempt, retries included) and labels them with the request's variant
-without every signature in between carrying it. The pipeline binds it per request.
+Both live in the one request context (ai_assist/request_context.py): the LLM stage counts
+tokens several calls deep (per attempt, retries included) and labels them with the
+request's variant without every signature in between carrying it. The mapping route
+binds them per request.
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from dataclasses import dataclass
-
 from ai_assist.experiments.definition import VARIANT_NONE
+from ai_assist.request_context import RequestContext, peek, update
 
 
-@dataclass
-class RequestTally:
-    variant: str = VARIANT_NONE
-    tokens: int = 0  # billed over every Gemini call of the request (all types)
-
-
-_current: ContextVar[RequestTally | None] = ContextVar("ai_assist_request_tally",
-                                                         default=None)
-
-
-def bind(variant: str) -> RequestTally:
-    tally = RequestTally(variant)
-    _current.set(tally)
-    return tally
+def bind(variant: str) -> RequestContext:
+    """The current request is compared under `variant`; its token tally starts at 0."""
+    return update(variant=variant, tokens=0)
 
 
 def variant_label() -> str:
-    tally = _current.get()
-    return tally.variant if tally else VARIANT_NONE
+    context = peek()
+    return context.variant if context else VARIANT_NONE
 
 
 def add_tokens(count: int) -> None:
-    tally = _current.get()
-    if tally is not None:
-        tally.tokens += count
+    context = peek()
+    if context is not None:
+        context.tokens += count

@@ -41,15 +41,14 @@ AI_ASSIST_REDIS_URL is set (redis-py's asyncio client, values as JSON, the TTL a
 EX; every replica shares it; the size bound is then Redis's own maxmemory policy, e.g.
 allkeys-lru, and Redis counts its evictions in INFO). Redis errors fail open: the request
 runs the pipeline as if it had missed, esg_mapping_cache_errors_total counts the failed
-operation, and one warning is logged per outage. After a failure the cache leaves Redis
-alone for a growing backoff (ai_assist/storage_backoff.py; operations meanwhile count
-as failed without a connection attempt), so a frozen Redis is not stormed with
-connections.
+operation, and one warning is logged per outage. The Redis connection pool, its timeouts
+and the fail-open guard are the ones the rate limiter uses too (ai_assist/shared_store.py):
+after a failure Redis is left alone for a growing backoff (operations meanwhile count as
+failed without a connection attempt), so a frozen Redis is not stormed with connections.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -60,13 +59,12 @@ from cachetools import TTLCache
 
 from ai_assist.mapping.types import LLMResult, Match
 from ai_assist.pricing import TokenUsage
-from ai_assist.storage_backoff import StoreBackoff
+from ai_assist.shared_store import BACKEND, SharedStore
 from ai_assist.telemetry.logging import get_logger
 from ai_assist.telemetry.metrics import TOKEN_TYPES, Metrics
 
 KEY_PREFIX = "ai_assist:cache:v1:"
 CACHE_HEADER = "X-Cache"  # hit | miss, on every answer while the cache is on
-REDIS_TIMEOUT_S = 0.25  # connect and per-command; a lookup as a whole gets 2x
 log = get_logger("ai_assist.cache")
 
 
@@ -141,16 +139,14 @@ class MemoryStore:
 
 
 class RedisStore:
+    """The entries in the shared Redis (its client is the service's, closed with it)."""
+
     shared = True
-    name = "redis (shared by every replica)"
+    name = BACKEND
 
-    def __init__(self, url: str, ttl_s: float) -> None:
-        from redis import asyncio as aioredis
-
+    def __init__(self, store: SharedStore, ttl_s: float) -> None:
         self.ttl_s = max(1, round(ttl_s))
-        self._client = aioredis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S,
-                                               socket_connect_timeout=REDIS_TIMEOUT_S,
-                                               retry_on_timeout=False)
+        self._client = store.client
 
     async def get(self, key: str) -> str | None:
         return await self._client.get(key)
@@ -159,18 +155,22 @@ class RedisStore:
         await self._client.set(key, value, ex=self.ttl_s)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        pass
 
 
 class ResponseCache:
-    def __init__(self, metrics: Metrics, *, ttl_s: float, max_entries: int, redis_url: str,
-                 scope: dict, timer=time.monotonic) -> None:
+    def __init__(self, metrics: Metrics, *, ttl_s: float, max_entries: int,
+                 shared: SharedStore | None, scope: dict, timer=time.monotonic) -> None:
         self.metrics = metrics
-        self.store = (RedisStore(redis_url, ttl_s) if redis_url else
+        self.store = (RedisStore(shared, ttl_s) if shared else
                       MemoryStore(max_entries, ttl_s, metrics.cache_evictions.inc, timer))
         self.scope = digest(scope)  # catalogue and LLM fingerprints
-        self._down = False
-        self._backoff = StoreBackoff()
+        # Redis's errors fail open (a miss); memory never fails
+        self._guard = shared.fail_open(
+            lambda operation: metrics.cache_errors.labels(operation).inc(),
+            down="cache_storage_unavailable", recovered="cache_storage_recovered",
+            action="requests run the whole pipeline until it is back",
+            logger=log) if shared else None
 
     def key(self, text: str, frameworks: tuple[str, ...], top_k: int, variant=None,
             tenant: str | None = None) -> str:
@@ -182,7 +182,7 @@ class ResponseCache:
         return KEY_PREFIX + digest(fields)
 
     async def get(self, key: str) -> CachedAnswer | None:
-        raw = await self._guarded("get", self.store.get(key))
+        raw = await self._guarded("get", lambda: self.store.get(key))
         answer = None
         if raw is not None:
             try:
@@ -197,31 +197,12 @@ class ResponseCache:
         return answer
 
     async def put(self, key: str, answer: CachedAnswer) -> None:
-        await self._guarded("set", self.store.set(key, answer.to_json()))
+        await self._guarded("set", lambda: self.store.set(key, answer.to_json()))
 
-    async def _guarded(self, operation: str, call):
-        if not self._backoff.may_try():  # backing off after a failure: not even a try
-            call.close()
-            self.metrics.cache_errors.labels(operation).inc()
-            return None
-        try:
-            result = await asyncio.wait_for(call, 2 * REDIS_TIMEOUT_S)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the store failed: behave as a miss
-            self._backoff.failed()
-            self.metrics.cache_errors.labels(operation).inc()
-            if not self._down:
-                self._down = True
-                log.warning("cache_storage_unavailable", backend=self.store.name,
-                            error=f"{type(exc).__name__}: {exc}"[:300],
-                            action="requests run the whole pipeline until it is back")
-            return None
-        self._backoff.succeeded()
-        if self._down:
-            self._down = False
-            log.info("cache_storage_recovered", backend=self.store.name)
-        return result
+    async def _guarded(self, operation: str, make_call):
+        if self._guard is None:
+            return await make_call()
+        return await self._guard.call(operation, make_call, None)
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -239,9 +220,11 @@ def llm_fingerprint(settings) -> dict:
             "version": settings.version}
 
 
-def build_cache(settings, metrics: Metrics, catalogue_fingerprint: str) -> ResponseCache:
+def build_cache(settings, metrics: Metrics, catalogue_fingerprint: str,
+                shared: SharedStore | None = None) -> ResponseCache:
+    """The cache, in `shared` (the service's Redis) when there is one, else in memory."""
     cache = ResponseCache(metrics, ttl_s=settings.cache_ttl_s,
-                          max_entries=settings.cache_max_entries, redis_url=settings.redis_url,
+                          max_entries=settings.cache_max_entries, shared=shared,
                           scope={"catalogue": catalogue_fingerprint,
                                  "llm": llm_fingerprint(settings)})
     log.info("response_cache_on", backend=cache.store.name, ttl_s=settings.cache_ttl_s,

@@ -6,7 +6,11 @@ It wraps the app inside Starlette's ServerErrorMiddleware, so an exception that 
 a route reaches it first: while the response has not started it answers a JSON 500 that
 carries X-Request-ID and `Connection: close`, logs exactly one error line with the
 traceback (nothing is re-raised, so neither Starlette nor uvicorn logs a second one),
-counts it through the app's hook, and still writes the access line."""
+counts it through the app's hook, and still writes the access line.
+
+Its callbacks, both given to the constructor: `on_unhandled(exc, scope)` counts an
+unexpected exception, `on_rejected(rejection)` a mapping request it refuses itself (too
+large). Each request gets its context (ai_assist/request_context.py) here."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from ai_assist import request_context
+from ai_assist.rejections import RequestRejected
 from ai_assist.telemetry.logging import get_logger
 
 INTERNAL_ERROR_MESSAGE = ("internal error: the service failed unexpectedly; its logs hold "
@@ -27,6 +33,7 @@ INTERNAL_ERROR_MESSAGE = ("internal error: the service failed unexpectedly; its 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = ("/metrics", "/livez", "/readyz")
+_REJECTIONS_COUNTED = "/v1/esg/map"  # on_rejected: refusals of the mapping route only
 
 tracer = trace.get_tracer("ai_assist.http")
 log = get_logger("ai_assist.http")
@@ -53,7 +60,7 @@ def header_bytes(scope) -> int:
 
 class RequestContextMiddleware:
     def __init__(self, app, max_body_bytes: int, on_unhandled=None,
-                 max_header_bytes: int = 0) -> None:
+                 max_header_bytes: int = 0, on_rejected=None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         # 0: no bound here. The server's own bound (h11) holds only while a header block
@@ -62,6 +69,8 @@ class RequestContextMiddleware:
         self.max_header_bytes = max_header_bytes
         # on_unhandled(exc, scope) -> (error_type, severity): the app counts the error
         self.on_unhandled = on_unhandled
+        # on_rejected(RequestRejected): the app counts a refusal of the mapping route
+        self.on_rejected = on_rejected
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -72,7 +81,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         method, path = scope["method"], scope["path"]
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_context.begin(request_id)
 
         status_holder = {"status": 500, "started": False}
         received = 0
@@ -154,12 +163,9 @@ class RequestContextMiddleware:
     async def _refuse(self, send, request_id: str, scope, reason: str, message: str,
                       status: int, headers: list[tuple[bytes, bytes]] = ()) -> None:
         """A refusal before the app: counted as the mapping route's rejection there."""
-        from ai_assist.rejections import RequestRejected
-
-        hook = scope.get("app") and getattr(scope["app"].state, "on_rejected", None)
         rejection = RequestRejected(reason, message, status=status)
-        if hook and scope["path"].startswith("/v1/esg/map"):
-            hook(rejection)
+        if self.on_rejected is not None and scope["path"].startswith(_REJECTIONS_COUNTED):
+            self.on_rejected(rejection)
         await _send_error(send, rejection.status, rejection.reason, rejection.message,
                           request_id, headers)
 
