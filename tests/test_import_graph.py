@@ -153,3 +153,9 @@ def test_no_import_cycle_among_the_projects_modules():
     found = cycles(import_graph())
     assert not found, "import cycles (function-local imports included):\n" + "\n".join(
         "  " + " -> ".join(cycle) for cycle in found)
+
+
+def test_settings_import_nothing_of_the_service_but_its_version_and_ports():
+    """config.py is a leaf: the files settings name are loaded by the composition root
+    (ai_assist/composition.py), never by the settings themselves."""
+    assert import_graph()["ai_assist.config"] <= {"ai_assist", "ai_assist.ports"}

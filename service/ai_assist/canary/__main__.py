@@ -42,7 +42,8 @@ async def _measure(settings: Settings,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ai_assist.canary",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--set", default=str(DEFAULT_SET), help="the golden set (JSON)")
     args = parser.parse_args(argv)
     env = dict(os.environ)
