@@ -141,10 +141,10 @@ class Pipeline:
         `tenant`: whose cached answers it may be served, and under whose key its own
         answer is stored (AI_ASSIST_CACHE_SCOPE; None: the cache is shared).
 
-        `synthetic`: a golden-set canary check (ai_assist/canary.py): it marks the
-        caller's context (telemetry/traffic.py), so the user-facing metrics leave it out
-        and its Gemini tokens are counted as source="canary"; it skips the response
-        cache, whose answer would hide what the live pipeline does now."""
+        `synthetic`: a golden-set canary check (ai_assist/canary/): it marks the
+        caller's context (ai_assist/request_context.py), so the user-facing metrics
+        leave it out and its Gemini tokens are counted as source="canary"; it skips the
+        response cache, whose answer would hide what the live pipeline does now."""
         if synthetic:
             mark_synthetic()
         if deadline is None:

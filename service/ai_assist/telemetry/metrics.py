@@ -139,7 +139,7 @@ REQUEST_TOKENS_TOTAL = "esg_mapping_request_tokens_total"
 REQUEST_TOKENS_SQUARES_TOTAL = "esg_mapping_request_tokens_squares_total"
 EXPERIMENT_VARIANT_WEIGHT = "ai_assist_experiment_variant_weight_ratio"
 EXPERIMENT_EXCLUDED_TOTAL = "esg_experiment_excluded_requests_total"
-# the golden-set canary (ai_assist/canary.py)
+# the golden-set canary (ai_assist/canary/)
 CANARY_CHECKS_TOTAL = "esg_canary_checks_total"
 CANARY_HITS_TOTAL = "esg_canary_hits_total"
 CANARY_HIT_RATIO = "esg_canary_hit_ratio"
