@@ -58,9 +58,11 @@ def test_a_forced_variant_changes_what_it_says_and_is_kept_out_of_the_comparison
             for s in ("success", "fallback")}
     tokens = {v: service.sample("esg_mapping_request_tokens_total", variant=v)
               for v in ("three", "none")}
+    billed_before = emulator.stats()["tokens"]
     three = post(service, "three", top_k=5)
     assert three.status_code == 200 and three.headers["X-Experiment-Variant"] == "three"
     nollm = post(service, "nollm")
+    billed = {t: n - billed_before[t] for t, n in emulator.stats()["tokens"].items()}
     assert nollm.headers["X-Experiment-Variant"] == "nollm"
     assert nollm.json()["fallback_reason"] == "llm_disabled"  # llm: false
     # served by the variant named, counted as forced, and in no per-variant series
@@ -73,7 +75,10 @@ def test_a_forced_variant_changes_what_it_says_and_is_kept_out_of_the_comparison
                           variant="none") == none["fallback"] + 1
     assert service.sample("esg_mapping_request_tokens_total", variant="three") == \
         tokens["three"]
-    assert service.sample("esg_mapping_request_tokens_total", variant="none") > tokens["none"]
+    # every token the emulator billed for the forced "three" ("nollm" asked it nothing)
+    assert service.sample("esg_mapping_request_tokens_total", variant="none") == \
+        tokens["none"] + billed["prompt"] + billed["output"] + billed["thinking"]
+    assert billed["prompt"] > 0
     assert service.sample("ai_assist_experiment_variant_weight_ratio",
                           experiment="svc-test", variant="three") == pytest.approx(1 / 4)
     # at most 3 candidates reached Gemini: no more than 3 matches came back
@@ -88,17 +93,21 @@ def test_a_forced_variant_changes_what_it_says_and_is_kept_out_of_the_comparison
     assert completed[-1]["variant_forced"] is True
 
 
-def test_a_variant_on_another_model_without_thinking(service):
+def test_a_variant_on_another_model_without_thinking(service, emulator):
     tokens = {t: service.sample("gemini_tokens_used_total", type=t,
                                 model="gemini-2.5-flash-lite")
               for t in ("input", "thinking")}
     default_thinking = service.sample("gemini_tokens_used_total", type="thinking",
                                       model="gemini-2.5-flash")
+    billed_before = emulator.stats()["tokens"]
     answer = post(service, "lite")
+    billed = {t: n - billed_before[t] for t, n in emulator.stats()["tokens"].items()}
     assert answer.status_code == 200 and answer.json()["model"] == "gemini-2.5-flash-lite"
     # forced: its tokens are billed to the model, under variant "none"
     assert service.sample("gemini_tokens_used_total", type="input",
-                          model="gemini-2.5-flash-lite", variant="none") > tokens["input"]
+                          model="gemini-2.5-flash-lite", variant="none") == \
+        tokens["input"] + billed["prompt"] - billed["cached"]
+    assert billed["prompt"] > 0
     assert service.sample("gemini_tokens_used_total", model="gemini-2.5-flash-lite",
                           variant="lite") == 0
     # thinking_budget 0: the emulator bills no thinking (it caps thinking at the budget)
@@ -134,6 +143,7 @@ def test_the_same_company_always_gets_the_same_variant(service):
 
 def test_an_unknown_variant_is_a_400_that_names_the_variants(service):
     before = service.sample("esg_mapping_rejected_requests_total", reason="unknown_variant")
+    rejected = service.sample("esg_mapping_requests_total", status="rejected", variant="none")
     response = post(service, "seven")
     assert response.status_code == 400
     body = response.json()
@@ -142,7 +152,7 @@ def test_an_unknown_variant_is_a_400_that_names_the_variants(service):
     assert service.sample("esg_mapping_rejected_requests_total",
                           reason="unknown_variant") == before + 1
     assert service.sample("esg_mapping_requests_total", status="rejected",
-                          variant="none") >= 1
+                          variant="none") == rejected + 1
 
 
 @pytest.mark.parametrize("variant", ["three", "seven"])

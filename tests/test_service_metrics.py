@@ -4,7 +4,10 @@ and the live /metrics passes `promtool check metrics`."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from glob import glob
+import json
+from pathlib import Path
 import subprocess
 import threading
 
@@ -14,9 +17,10 @@ import requests
 from ai_assist.mapping.embedding import MicroBatcher
 from ai_assist.samples import SAMPLES, SCOPE1
 from ai_assist.telemetry import metrics as M
-from tests.harness.processes import wait_until
+from tests.harness.processes import configure_emulator, wait_until
 
 MODEL = "gemini-2.5-flash"
+CATALOGUE_DIR = Path(__file__).resolve().parents[1] / "service/ai_assist/mapping/data"
 
 
 def post(service, text, **body):
@@ -54,7 +58,7 @@ def changes(service, keys, action):
     return {k: sample(service, k) - before[k] for k in keys}
 
 
-def test_a_successful_request_moves_its_metrics(live_service):
+def test_a_successful_request_moves_its_metrics(live_service, emulator):
     keys = [key("esg_mapping_requests_total", status="success"),
             key("esg_mapping_request_duration_seconds_count", status="success"),
             *[key("esg_mapping_duration_seconds_count", stage=s) for s in M.STAGES],
@@ -69,18 +73,29 @@ def test_a_successful_request_moves_its_metrics(live_service):
             # (tests/test_llm.py has the emulator report some)
             *[key("gemini_tokens_used_total", type=t, model=MODEL)
               for t in M.TOKEN_TYPES if t != "cached_input"]]
-    matches_before = sum(live_service.sample("esg_mapping_matches_total", framework=f)
-                         for f in ("GRI", "ESRS"))
-    moved = changes(live_service, keys, lambda: post(live_service, SCOPE1,
-                                                     frameworks=["GRI", "ESRS"], top_k=4))
+    matches_before = {f: live_service.sample("esg_mapping_matches_total", framework=f)
+                      for f in ("GRI", "ESRS")}
+    emulator_before = emulator.stats()
+    answers = []
+    moved = changes(live_service, keys, lambda: answers.append(post(
+        live_service, SCOPE1, frameworks=["GRI", "ESRS"], top_k=4)))
+    emulator_after = emulator.stats()
+    assert emulator_after["calls"] == emulator_before["calls"] + 1
+    # what the emulator billed for the one call (the cached part of the prompt apart)
+    billed = {t: emulator_after["tokens"][t] - emulator_before["tokens"][t]
+              for t in emulator_before["tokens"]}
+    tokens = {"input": billed["prompt"] - billed["cached"], "output": billed["output"],
+              "thinking": billed["thinking"]}
     for k, delta in moved.items():
         if k[0] == "gemini_tokens_used_total":
-            assert delta > 0, k
+            assert delta == tokens[dict(k[1])["type"]] > 0, k
         else:
             assert delta == 1, k
-    matches_after = sum(live_service.sample("esg_mapping_matches_total", framework=f)
-                        for f in ("GRI", "ESRS"))
-    assert 1 <= matches_after - matches_before <= 4
+    # the matches the client was given, by framework
+    given = Counter(m["framework"] for m in answers[0].json()["matches"])
+    assert 1 <= sum(given.values()) <= 4
+    assert {f: live_service.sample("esg_mapping_matches_total", framework=f) - before
+            for f, before in matches_before.items()} == {f: given[f] for f in matches_before}
     assert live_service.sample("esg_mapping_in_progress") == 0
 
 
@@ -118,11 +133,20 @@ def test_faults_move_their_metrics(live_service, marker, expect):
     assert moved == expect
 
 
-def test_wasted_tokens_are_counted_for_discarded_answers(live_service):
+def test_wasted_tokens_are_counted_for_discarded_answers(live_service, emulator):
     k = key("gemini_tokens_wasted_total", reason="invalid_json")
-    moved = changes(live_service, [k], lambda: post(live_service,
-                                                   f"{SAMPLES[3][1]} [[emulate:malformed*1]]"))
-    assert moved[k] > 0
+    # every answer billed the same, so the malformed one's share is known exactly
+    usage = {"prompt_tokens": 1000, "output_tokens": 100, "thinking_tokens": 50}
+    previous = configure_emulator(emulator)  # (an empty change: the config as it is)
+    configure_emulator(emulator, **usage)
+    try:
+        moved = changes(live_service, [k], lambda: post(
+            live_service, f"{SAMPLES[3][1]} [[emulate:malformed*1]]"))
+    finally:
+        configure_emulator(emulator, **{name: previous[name] for name in usage})
+    # one malformed answer, whether or not the replica's retry budget (drained by the
+    # faults above) lets it ask again for a good one, which is not wasted
+    assert moved[k] == sum(usage.values())
 
 
 def test_a_repeated_text_counts_as_duplicate(live_service):
@@ -137,10 +161,11 @@ def test_in_progress_rises_during_a_request_and_falls_after(live_service):
     request = threading.Thread(target=post, args=(live_service,
                                                   f"{SAMPLES[5][1]} [[emulate:timeout*1]]"))
     request.start()
-    wait_until(lambda: live_service.sample("esg_mapping_in_progress") >= 1 and
-               seen.append(1) is None, 10, "in_progress >= 1", interval=0.01)
+    wait_until(lambda: seen.append(live_service.sample("esg_mapping_in_progress")) is None
+               and seen[-1] > 0, 10, "in_progress > 0", interval=0.01)
     request.join()
-    assert seen and live_service.sample("esg_mapping_in_progress") == 0
+    assert seen[-1] == 1  # the one request this test sent
+    assert live_service.sample("esg_mapping_in_progress") == 0
 
 
 def test_health_build_info_catalogue_and_gpu_gauges(live_service):
@@ -152,8 +177,10 @@ def test_health_build_info_catalogue_and_gpu_gauges(live_service):
     assert live_service.sample("ai_assist_build_info", version=settings.version,
                                embedding_model=settings.embedding_model, llm_model=MODEL,
                                device="cuda" if gpus else "cpu") == 1
-    for framework in ("GRI", "SASB", "TCFD", "ESRS"):
-        assert live_service.sample("ai_assist_catalogue_disclosures", framework=framework) > 0
+    for framework in ("GRI", "SASB", "TCFD", "ESRS"):  # the entries of its data file
+        entries = json.loads((CATALOGUE_DIR / f"{framework.lower()}.json").read_text())
+        assert live_service.sample("ai_assist_catalogue_disclosures", framework=framework) \
+            == len(entries["disclosures"]) > 0, framework
     assert live_service.sample("ai_assist_catalogue_disclosures", framework="TCFD") == 11
     assert live_service.sample("ai_assist_gpu_devices") == gpus
 

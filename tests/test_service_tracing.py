@@ -13,11 +13,14 @@ from tests.conftest import running_service
 def traced(emulator, tmp_path_factory):
     with running_service(tmp_path_factory.mktemp("traces"), emulator.url) as service:
         service.spans.clear()
+        before = emulator.stats()["tokens"]
         response = requests.post(f"{service.url}/v1/esg/map", timeout=60, json={
             "text": f"{SCOPE1} [[emulate:503*1]]"},
             headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
         assert response.status_code == 200
-        yield service, service.spans.get_finished_spans()
+        # what the emulator billed: the 503 nothing, so all of it the successful call's
+        billed = {t: n - before[t] for t, n in emulator.stats()["tokens"].items()}
+        yield service, service.spans.get_finished_spans(), billed
 
 
 def by_name(spans, name):
@@ -25,7 +28,7 @@ def by_name(spans, name):
 
 
 def test_each_stage_is_a_span_under_the_request(traced):
-    _, spans = traced
+    _, spans, _ = traced
     server = by_name(spans, "POST /v1/esg/map")[0]
     assert format(server.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert server.parent.span_id == 0x00f067aa0ba902b7  # continued the caller's trace
@@ -39,7 +42,7 @@ def test_each_stage_is_a_span_under_the_request(traced):
 
 
 def test_gemini_attempts_carry_genai_attributes(traced):
-    _, spans = traced
+    _, spans, billed = traced
     attempts = [s for s in spans if s.name.startswith("chat ")]
     assert len(attempts) == 2  # one 503, one success
     llm = by_name(spans, "llm")[0]
@@ -49,8 +52,10 @@ def test_gemini_attempts_carry_genai_attributes(traced):
         assert span.attributes["gen_ai.operation.name"] == "chat"
         assert span.attributes["gen_ai.request.model"] == "gemini-2.5-flash"
     assert "error.type" in failed.attributes
-    assert ok.attributes["gen_ai.usage.input_tokens"] > 0
-    assert ok.attributes["gen_ai.usage.output_tokens"] > 0
+    assert ok.attributes["gen_ai.usage.input_tokens"] == billed["prompt"] > 0
+    # thinking is billed as output (OpenAI's reasoning tokens are counted the same way)
+    assert ok.attributes["gen_ai.usage.output_tokens"] == \
+        billed["output"] + billed["thinking"] > 0
 
 
 def test_tracing_on_exports_over_otlp_with_the_same_code_path(tmp_path, emulator):
