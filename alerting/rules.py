@@ -1,8 +1,8 @@
 """Every rule group of the bundle, and the rule files they compile to.
 
     sli.yml          recording rules over the service's raw metrics (the histograms'
-                     bucket rates, the 18 SLIs, the request rate, the SLOs' error ratios over every window, the Gemini
-                     spend rate over the last day)
+                     bucket rates, the 18 SLIs, the request rate, the SLOs' error ratios
+                     over every window, the Gemini spend rate over the last day)
     thresholds.yml   warning and critical alerts of the plan's 18 thresholds
     slo.yml          SLO objective and error budget left; burn-rate alerts
     anomaly.yml      anomaly bands; alerts when a series rises above its band

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,40 +158,64 @@ def generate(plan: Plan, families: tuple[Family, ...], recorded: list[om.Recorde
     noise = np.random.default_rng(plan.seed)
     backfill = Backfill(tsdb)
     written = 0
-    for a, b in chunks(start, end, raw_start):
-        tsdb.parent.mkdir(parents=True, exist_ok=True)
-        path = tsdb.parent / f"chunk-{int(a)}.om"
-        with open(path, "w") as out:
-            if a >= raw_start:
-                i0 = int(round((a - raw_start) / plan.step_s))
-                i1 = int(round((b - raw_start) / plan.step_s))
-                written += om.write_families(out, families, histories, states, rngs, times,
-                                             slice(i0, i1), plan.step_s, plan.namespace)
-            wanted = [r for r in recorded if b > end - need.get(r.name, LOOKBACK_DELTA_S)]
-            written += om.write_recorded(out, wanted, noise,
-                                         np.arange(a, b - plan.step_s / 2, plan.step_s))
-            om.end(out)
-        backfill.add(path, int(b - a))
-    backfill.wait()
+    tsdb.parent.mkdir(parents=True, exist_ok=True)
+    scratch = scratch_dir(tsdb.parent)
+    try:
+        for a, b in chunks(start, end, raw_start):
+            path = scratch / f"chunk-{int(a)}.om"
+            with open(path, "w") as out:
+                if a >= raw_start:
+                    i0 = int(round((a - raw_start) / plan.step_s))
+                    i1 = int(round((b - raw_start) / plan.step_s))
+                    written += om.write_families(out, families, histories, states, rngs, times,
+                                                 slice(i0, i1), plan.step_s, plan.namespace)
+                wanted = [r for r in recorded if b > end - need.get(r.name, LOOKBACK_DELTA_S)]
+                written += om.write_recorded(out, wanted, noise,
+                                             np.arange(a, b - plan.step_s / 2, plan.step_s))
+                om.end(out)
+            backfill.add(path, int(b - a))
+        backfill.wait()
+    finally:
+        if scratch != tsdb.parent:
+            shutil.rmtree(scratch, ignore_errors=True)
     return written
+
+
+SHM = Path("/dev/shm")
+SHM_FREE_BYTES = 8 << 30  # three N=200 chunk files in flight take about 4 GB
+
+
+def scratch_dir(fallback: Path) -> Path:
+    """Where the OpenMetrics files live until promtool has read them: memory (tmpfs)
+    where there is room, so that the tens of GB of text a run writes never reach the
+    disk; else `fallback`."""
+    try:
+        stat = shutil.disk_usage(SHM)
+    except OSError:
+        return fallback
+    if stat.free < SHM_FREE_BYTES:
+        return fallback
+    return Path(tempfile.mkdtemp(prefix="scale-check-", dir=SHM))
 
 
 def measure(client: Client, queries: list[q.Query], at: float, replicas: int,
             over_budget) -> list[Measured]:
-    out = []
-    for query in queries:
-        def once() -> Stats:
-            if not query.range_s:
-                return client.instant(query.expr, at)
-            end = at // query.step_s * query.step_s  # Grafana aligns to the step
-            return client.range(query.expr, end - query.range_s, end, query.step_s)
+    """Every query once; then each one over a budget again, RETRIES_OVER_BUDGET more
+    times, after all the others (a burst of load on a shared machine then hits one try,
+    not all three in a row); the fastest try counts."""
+    def once(query: q.Query) -> Stats:
+        if not query.range_s:
+            return client.instant(query.expr, at)
+        end = at // query.step_s * query.step_s  # Grafana aligns to the step
+        return client.range(query.expr, end - query.range_s, end, query.step_s)
 
-        stats = once()
-        for _ in range(RETRIES_OVER_BUDGET if over_budget(query, replicas, stats) else 0):
-            again = once()
-            if again.wall_s < stats.wall_s:
-                stats = again
-        out.append(Measured(query, replicas, stats))
+    out = [Measured(query, replicas, once(query)) for query in queries]
+    for _ in range(RETRIES_OVER_BUDGET):
+        for m in out:
+            if over_budget(m.query, replicas, m.stats):
+                again = once(m.query)
+                if again.wall_s < m.stats.wall_s:
+                    m.stats = again
     return out
 
 
