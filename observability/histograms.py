@@ -3,15 +3,15 @@ quantile rule reads instead of the raw buckets.
 
 A quantile over the raw buckets re-reads every bucket of every label set of every
 replica over its window at each step of a panel: at 100 replicas a 24 h range of the
-response-time, stage and by-variant quantiles took 1.1-2.8 s (README, At scale). The
-rules record each histogram's bucket and count rates over WINDOW once per evaluation,
-summed per deployment (the rules' group), replica (`instance`: the dashboards' instance
-variable still filters them), `le` and the labels some panel keeps apart (`keep`), and
-drop the rest: the job (every series is the job's) and the request histogram's status,
-which no quantile tells apart. A quantile of a sum of rates is the same number whether
-the sum runs over raw series or over these partial sums, so a panel keeps its meaning;
-its window becomes the recording's (a fixed 5 minutes, said in its description) instead
-of the time picker's `$__rate_interval`.
+response-time, stage and by-variant quantiles took 1.1-2.8 s
+(docs/operations/at-scale.md). The rules record each histogram's bucket and count rates
+over WINDOW once per evaluation, summed per deployment (the rules' group), replica
+(`instance`: the dashboards' instance variable still filters them), `le` and the labels
+some panel keeps apart (`keep`), and drop the rest: the job (every series is the job's)
+and the request histogram's status, which no quantile tells apart. A quantile of a sum
+of rates is the same number whether the sum runs over raw series or over these partial
+sums, so a panel keeps its meaning; its window becomes the recording's (a fixed 5
+minutes, said in its description) instead of the time picker's `$__rate_interval`.
 
 Recorded series carry no exemplars: a panel that links to traces keeps the raw bucket
 selector in a term that reads no samples (`exemplars`), for Grafana's exemplar query.

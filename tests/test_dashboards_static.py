@@ -338,8 +338,8 @@ def test_provisioned_datasources_have_the_uids_the_dashboards_use():
 
 def test_quantiles_read_recorded_bucket_rates_and_say_their_window():
     """No panel computes a quantile over raw buckets (at 100 replicas a day of them took
-    seconds: README, At scale); each reads the recorded bucket rates and says that its
-    window is the recording's, not the time picker's."""
+    seconds: docs/operations/at-scale.md); each reads the recorded bucket rates and says
+    that its window is the recording's, not the time picker's."""
     from observability import histograms as H
 
     recorded = {h.record("bucket") for h in H.HISTOGRAMS}
