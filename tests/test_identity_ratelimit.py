@@ -19,7 +19,7 @@ from ai_assist.app import create_app
 from ai_assist import composition
 from ai_assist.config import Settings, SettingsError
 from ai_assist.identity import ApiKeys, parse_api_keys
-from tests.harness.processes import start_redis, start_replicas
+from tests.harness.processes import start_redis, start_replicas, wait_until
 
 LIMIT = 6  # per minute, per client
 KEYS = {name: secrets.token_urlsafe(24) for name in ("alpha", "beta", "gamma")}
@@ -115,10 +115,13 @@ def test_probes_metrics_and_docs_need_no_key(replicas):
 def test_key_names_are_the_client_in_logs_and_keys_never_appear(replicas):
     assert call(replicas[0], None, **{"X-API-Key": KEYS["gamma"],
                                       "X-Request-ID": "named-client"}).status_code == 200
-    events = [json.loads(line) for line in replicas[0].log_lines() if line.startswith("{")]
-    completed = [e for e in events if e.get("request_id") == "named-client"
-                 and e["event"] == "request_completed"]
-    assert [e["client_id"] for e in completed] == ["gamma"]
+
+    def completed() -> list[dict]:  # the line is written after the answer is sent
+        events = (json.loads(line) for line in replicas[0].log_lines() if line.startswith("{"))
+        return [e for e in events if e.get("request_id") == "named-client"
+                and e["event"] == "request_completed"]
+    assert [e["client_id"] for e in wait_until(completed, 10, "the request's log line")] \
+        == ["gamma"]
     logged = "\n".join(line for service in replicas for line in service.log_lines())
     for key in KEYS.values():
         assert key not in logged
