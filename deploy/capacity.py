@@ -52,11 +52,11 @@ class Input:
 INPUTS = {
     "capacity": Input(
         38.9, "req/s per replica",
-        "`make bench`, README *Benchmark* (2026-11-25, 2 CPU cores, no GPU): 32 clients, "
+        "`make bench`, docs/operations/benchmark.md (2026-11-25, 2 CPU cores, no GPU): 32 clients, "
         "emulator at 0 ms, 38.9 req/s; the embedding stage is the ceiling (38.9 texts/s, "
         "mean batch 16). A replica is a pod with 2 CPUs (the cpu overlay's request)"),
     "service_p95": Input(
-        0.057, "s", "`make bench`, README *Benchmark*: 1 client, emulator at 0 ms, p95 57 ms"),
+        0.057, "s", "`make bench`, docs/operations/benchmark.md: 1 client, emulator at 0 ms, p95 57 ms"),
     "gemini": Input(
         2.0, "s", "Gemini's time per request: the 2 s emulator of the benchmark's slow-Gemini "
                   "row, a stand-in for Gemini 2.5 Flash (replace with your p95 from the "
@@ -78,13 +78,13 @@ INPUTS = {
         "node of that size (an assumption: use your own node's price)"),
     "tokens_in": Input(
         18288 / 16, "tokens per request",
-        "`make demo`, README: 18288 input tokens over 16 Gemini calls"),
+        "`make demo` (docs/getting-started.md): 18288 input tokens over 16 Gemini calls"),
     "tokens_out": Input(
         2058 / 16, "tokens per request",
-        "`make demo`, README: 2058 output tokens over 16 calls"),
+        "`make demo` (docs/getting-started.md): 2058 output tokens over 16 calls"),
     "tokens_thinking": Input(
         2618 / 16, "tokens per request",
-        "`make demo`, README: 2618 thinking tokens over 16 calls (billed at the output "
+        "`make demo` (docs/getting-started.md): 2618 thinking tokens over 16 calls (billed at the output "
         "price)"),
     "night": Input(2.0, "req/s", "the load curve (an assumption): night-time floor"),
     "peak": Input(60.0, "req/s", "the load curve (an assumption): afternoon peak, 14:00"),

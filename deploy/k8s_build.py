@@ -70,7 +70,7 @@ RECEIVERS = f"{NAME}-alertmanager-receivers"
 PROMETHEUS_SERVICE = f"http://prometheus-operated.{MONITORING_NAMESPACE}.svc"
 PROMETHEUS_PORT = 9090
 PROMETHEUS_URL = f"{PROMETHEUS_SERVICE}:{PROMETHEUS_PORT}"
-# Where the alert links point: set both and rebuild (README, Kubernetes); the committed
+# Where the alert links point: set both and rebuild (docs/deployment/kubernetes.md); the committed
 # manifests carry placeholders, since localhost and repository paths mean nothing there.
 LINK_SETTINGS = {"AI_ASSIST_GRAFANA_URL": "https://grafana.example.com",
                  "AI_ASSIST_RUNBOOK_BASE_URL": "https://runbooks.example.com/ai-assist/"}
@@ -191,7 +191,7 @@ def deployment() -> dict:
                     "securityContext": _pod_security(),
                     "containers": [container],
                     "volumes": [
-                        # each replica builds its own index at start (seconds; README)
+                        # each replica builds its own index at start (seconds; docs/operations/benchmark.md)
                         {"name": "index", "emptyDir": {"sizeLimit": "1Gi"}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
                         {"name": "cache", "emptyDir": {"sizeLimit": "256Mi"}},
@@ -560,7 +560,7 @@ def _resources(device: str) -> dict:
         container["resources"] = {"requests": {"cpu": "1", "memory": "2Gi"},
                                   "limits": {"memory": "4Gi", "nvidia.com/gpu": "1"}}
     else:
-        # two cores per replica: the benchmark's machine (README, Benchmark)
+        # two cores per replica: the benchmark's machine (docs/operations/benchmark.md)
         container["resources"] = {"requests": {"cpu": "2", "memory": "1Gi"},
                                   "limits": {"memory": "2Gi"}}
     spec: dict = {"containers": [container]}

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--json", help="write the report as JSON here")
     report.add_argument("--html", help="write the report as HTML here, its plots (PNG) "
                                        "beside it")
-    example = commands.add_parser("example", help="the README's example report, from the "
+    example = commands.add_parser("example", help="the documentation's example report, from the "
                                   "fixed aggregates in ai_assist/experiments/example.py")
     example.add_argument("--markdown", default="docs/examples/experiment/report.md")
     example.add_argument("--json", default="docs/examples/experiment/report.json")

@@ -1,4 +1,4 @@
-"""The README's example A/B report, built from fixed aggregates (no live stack needed),
+"""The documentation's example A/B report, built from fixed aggregates (no live stack needed),
 so `make experiment-example` regenerates docs/examples/experiment/report.{md,json,html}
 and the HTML's plots byte for byte and `make check-generated` checks them fresh.
 

@@ -1,7 +1,7 @@
 """The response cache: an LLM answer kept for a while and served again, without the
 embedding, the vector search or Gemini, to a request that asks exactly the same thing.
 
-Off by default (AI_ASSIST_CACHE_ENABLED). See the README's "Response cache" for when to
+Off by default (AI_ASSIST_CACHE_ENABLED). See docs/operations/cache.md for when to
 turn it on; the cost dashboard's "Advice: a response cache would save" and
 `python -m ai_assist.costreport` measure how much of the traffic repeats itself.
 
