@@ -174,6 +174,7 @@ class StackWithTraffic:
     health: list = field(default_factory=list)  # each replica's /health after the traffic
     model: str = Settings.gemini_model  # the services run the default model
     experiment: dict = field(default_factory=lambda: STACK_EXPERIMENT)  # on every replica
+    pause: object = None  # tests.harness.traffic.Pause: the traffic's pause, if it had one
 
     def query(self, expr: str) -> list:
         return self.prom.query(expr, time=self.query_time)
@@ -195,7 +196,7 @@ def stack_with_traffic(tmp_path_factory):
     from tests.harness.processes import start_service
     from tests.harness.prom import start_prometheus
     from tests.harness.traffic import (
-        Tally, burst, drive_errors, drive_experiment, drive_latency_tail, drive_mix,
+        Tally, burst, drive_errors, drive_experiment, drive_latency_tail, drive_mix, pause,
     )
 
     root = Path(__file__).resolve().parents[1]
@@ -240,6 +241,10 @@ def stack_with_traffic(tmp_path_factory):
         drive_mix(full.url, tally, bad_requests=True)
         drive_errors(degraded.url, tally)
         burst(degraded.url, tally, requests_sent=6)  # past its rate limit of 3
+        # what follows (a tail of slow answers, the experiment's successes) has another mix
+        # than the whole: a 5-minute window that starts in the pause holds only it
+        cut = pause(prom, [s.target for s in services], tally, emulator,
+                    STACK_SCRAPE_INTERVAL_S)
         # p95 and p99 in buckets of their own, sized for the experiment's top-up next
         drive_latency_tail(full.url, tally, emulator, STACK_EXPERIMENT)
         drive_experiment(full.url, tally, STACK_EXPERIMENT)
@@ -256,7 +261,7 @@ def stack_with_traffic(tmp_path_factory):
             query_time=query_time,
             lead_in_s=lead_in_s,
             log_lines=[line for s in services for line in s.log_lines()],
-            services=services, emulator=emulator, health=health)
+            services=services, emulator=emulator, health=health, pause=cut)
     finally:
         if prom is not None:
             prom.stop()

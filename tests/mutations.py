@@ -108,6 +108,24 @@ MUTATIONS: tuple[Mutation, ...] = (
              'bad = f"sum_over_time({error_rate(BASE_WINDOW)}{match}[{w}])',
              'bad = f"sum_over_time({error_rate(BASE_WINDOW)}{match}[{scale(\'3d\')}])',
              "recording rules"),
+    # recording rules that only the recorded-series truth reads (no panel reads them, and
+    # their names still say their windows): killed once the runner backfills the copy's
+    # rules over the stack's traffic (tests/harness/backfill.py, recorded.py)
+    Mutation("the daily rows count the busiest replica, not the deployment",
+             "observability/sli.py",
+             'return aggregate("sum", f"increase({counter_sum(row.counter)}[{window}])", scope)',
+             'return aggregate("max", f"increase({counter_sum(row.counter)}[{window}])", scope)',
+             "recording rules"),
+    Mutation("the daily rows read the day before (offset: the name still says 1d)",
+             "observability/sli.py",
+             'return aggregate("sum", f"increase({counter_sum(row.counter)}[{window}])", scope)',
+             'return aggregate("sum", f"increase({counter_sum(row.counter)}[{window}] '
+             'offset {window})", scope)',
+             "recording rules"),
+    Mutation("the long SLO request rates sum the 5-minute rates instead of averaging them",
+             "alerting/slo.py",
+             'f"avg_over_time({request_rate(BASE_WINDOW)}{match}[{w}])"',
+             'f"sum_over_time({request_rate(BASE_WINDOW)}{match}[{w}])"', "recording rules"),
     # --- issue 20: the cache's savings at each token type's price -------------------
     Mutation("the cache's saved cached-prompt tokens priced at the full input price",
              "dashboards/lib/queries.py",

@@ -14,6 +14,30 @@ from observability.uids import LOKI_UID, PROMETHEUS_UID
 # prints them at the end of the run.
 COVERAGE: list[str] = []
 
+# How each class of issue 20's breakages is proven (the mutation runner prints it beside
+# each class's kills, tests/test_mutations.py).
+HOW_PROVEN = {
+    "query": "each panel target against the traffic's truth (client records, emulator "
+             "counters, prices from Google's page) and without its idle guards",
+    "quantile level": "each quantile target at the level its title claims, bounded both "
+                      "ways by the raw buckets and by the client's own latencies; the "
+                      "traffic's latency tail puts p50, p95 and p99 in three buckets",
+    "constants": "prices written from Google's page (tests/harness/prices.py), burn "
+                 "factors checked against the SRE workbook's table, not imported",
+    "recording rules": "names say their window and operation (test_recording_names); every "
+                       "recorded series equals the traffic's truth at its end and 5 minutes "
+                       "after its pause, where a wrong window or operation changes the value "
+                       "(recorded-series truth); a mutated rule, renamed, is backfilled over "
+                       "the traffic by promtool into a shadow Prometheus and judged by the "
+                       "panel and recorded-series truths; burn windows by promtool scenarios "
+                       "with rates that change minute by minute",
+    "anomaly band": "the recorded band against numpy over the same samples, and promtool "
+                    "scenarios where the band's edge decides firing",
+    "cache": "the cache panels' proof per token type at each type's price, on a cache "
+             "stack of its own",
+    "build crash": "a generator that fails on the copy counts as a kill",
+}
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "dashboards" / "json"
 

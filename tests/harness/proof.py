@@ -76,16 +76,25 @@ def _buckets(stack, at: float):
     return read
 
 
-def _sample_times(stack, at: float):
+def _sample_times(stack, at: float, rename=lambda text: text):
     """selector -> the timestamps of its raw samples in the 5 minutes before `at`: when
-    Prometheus scraped a replica (`up{instance=...}`), when a rule was evaluated."""
+    Prometheus scraped a replica (`up{instance=...}`), when a rule was evaluated (the
+    rule's series under `rename`, where the runner backfilled it renamed)."""
     def read(selector: str) -> list[float]:
-        data = stack.prom._get("/api/v1/query", query=f"{selector}[5m]", time=f"{at:.3f}")
+        data = stack.prom._get("/api/v1/query", query=f"{rename(selector)}[5m]",
+                               time=f"{at:.3f}")
         return sorted(float(t) for series in data["result"] for t, _ in series["values"])
     return read
 
 
-def truth_of(stack) -> tuple[Truth, float, float]:
+def _scrape_seconds(stack, at: float):
+    """instance -> its longest scrape in the 10 minutes before `at`."""
+    longest = {labels.get("instance"): value for labels, value in stack.prom.query(
+        "max_over_time(scrape_duration_seconds[10m])", time=at)}
+    return lambda instance: longest.get(instance, 0.0)
+
+
+def truth_of(stack, rename=lambda text: text) -> tuple[Truth, float, float]:
     at, interval_s = traffic_window(stack)
     outcomes = Counter(stack.emulator.stats()["by_outcome"])
     truth = Truth(stack.traffic, outcomes, stack.traffic.tokens_per_call,
@@ -93,7 +102,8 @@ def truth_of(stack) -> tuple[Truth, float, float]:
                   stack.model, _buckets(stack, at),
                   instances=tuple(s.target for s in stack.services), health=stack.health,
                   emulator_stats=stack.emulator.stats(), at=at,
-                  sample_times=_sample_times(stack, at))
+                  sample_times=_sample_times(stack, at, rename),
+                  scrape_seconds=_scrape_seconds(stack, at))
     return truth, at, interval_s
 
 
@@ -139,6 +149,10 @@ def compare(stack, q, expected: Expected, samples, truth: Truth, at, interval_s)
                         f"{where}: {value:g} s outside {floor:g}..{ceiling:g} s, the "
                         f"buckets that hold the client's p{100 * expected.level:g} (less "
                         f"the {expected.client_adds:.3f} s the client adds)")
+        elif expected.kind == "bounds":  # from Prometheus's own timestamps (truth.py)
+            lo, hi = want
+            if not lo - 1e-9 <= value <= hi + 1e-9:
+                problems.append(f"{where} {key}: {value:g} outside the truth's {lo:g}..{hi:g}")
         elif value != pytest.approx(want, **tolerances(stack, expected.kind, at, interval_s)):
             problems.append(f"{where} {key}: {value:g}, the truth is {want:g}")
     return problems
@@ -181,11 +195,14 @@ def bucket_of(seconds: float) -> float:
     return next(le for le in REQUEST_BUCKETS_INF if le >= seconds)
 
 
-def check_truth(stack, queries) -> tuple[list[str], dict[str, Counter], dict[str, list]]:
+def check_truth(stack, queries, rename=lambda text: text
+                ) -> tuple[list[str], dict[str, Counter], dict[str, list]]:
     """Every Prometheus target of `queries` against the traffic's truth, and again with
     its idle guards removed. Returns (problems, counts per dashboard of "total",
-    "checked", "real", and the not-driven targets per dashboard with their reasons)."""
-    truth, at, interval_s = truth_of(stack)
+    "checked", "real", and the not-driven targets per dashboard with their reasons).
+    `rename`: the recorded names the queries read renamed (the mutation runner's
+    backfilled rules), for the truths that read recorded series' timestamps."""
+    truth, at, interval_s = truth_of(stack, rename)
     assert at - stack.traffic.started_at < 300 - 10 * stack.scrape_interval_s, \
         "the traffic outlasted the 5-minute panels' window: their truth would be partial"
     statuses = stack.traffic.statuses

@@ -235,6 +235,42 @@ def experiment_top_up(counts: Counter, experiment: dict) -> dict[str, int]:
     return {v: max(0, round(scale * w / total) - counts[v]) for v, w in weights.items()}
 
 
+# --- a pause -----------------------------------------------------------------------------
+# Recording rules over a window shorter than the traffic's whole span are told apart from
+# rules over a longer one only where the window cuts the traffic: a pause of a few scrapes
+# with no request in flight lets a 5-minute window start inside it (5 minutes later) and
+# hold exactly what came after, whose mix differs from the whole (tests/harness/recorded.py).
+PAUSE_SCRAPES = 4
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The traffic's pause: when it ended, how many records and which emulator outcomes
+    came before it."""
+    time: float
+    records: int
+    outcomes: dict
+
+
+def pause(prom, instances, tally: Tally, emulator, scrape_interval_s: float) -> Pause:
+    """Waits, sending nothing, until Prometheus has scraped every replica PAUSE_SCRAPES
+    times after the last answer (each replica counts a request before the client gets
+    its answer), and returns the pause."""
+    from tests.harness.processes import wait_until
+
+    last = max(r.finished for r in tally.records)
+
+    def scraped_after() -> bool:
+        stamps = {labels["instance"]: value
+                  for labels, value in prom.query('timestamp(up)') if "instance" in labels}
+        return all(stamps.get(i, 0) > last + PAUSE_SCRAPES * scrape_interval_s
+                   for i in instances)
+
+    wait_until(scraped_after, 60, "scrapes after the last answer before the pause",
+               interval=0.1)
+    return Pause(time.time(), len(tally.records), dict(emulator.stats()["by_outcome"]))
+
+
 # --- a latency tail --------------------------------------------------------------------
 # The mix's own latencies (tens of milliseconds to a few seconds, as loaded as the machine
 # is) fill the request histogram's buckets up to 5 s. A tail puts the p95 and the p99 in

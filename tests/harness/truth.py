@@ -80,7 +80,7 @@ QUEUE_PER_REPLICA = 100
 class Expected:
     """Series the target must return: label values (in `by` order) -> value."""
     values: dict[tuple, float]
-    kind: str  # exact | ratio | rate | count | quantile
+    kind: str  # exact | ratio | rate | count | quantile | bounds (values: (low, high))
     by: tuple[str, ...] = ()
     # for end-to-end latency quantiles: the client's latencies of the requests the
     # histogram counts, sorted, and the most the client adds to the server's measure
@@ -117,8 +117,19 @@ class Truth:
     at: float = 0.0  # when the targets are evaluated
     # selector -> timestamps of its samples before `at` (scrapes, rule evaluations)
     sample_times: Callable[[str], list[float]] = lambda selector: []
+    # instance -> its longest scrape (scrape_duration_seconds): a sample is stamped when
+    # its scrape starts and seen by rules once the scrape ends
+    scrape_seconds: Callable[[str], float] = lambda instance: 0.0
     # GPUs the machine has, seen without NVML (the service's way): the device nodes
     gpus: int = field(default_factory=lambda: len(glob("/dev/nvidia[0-9]*")))
+
+    def stretch(self, window_s: float, at: float | None = None) -> tuple[float, float]:
+        """The least and the most any replica's rates over the window that ends at `at`
+        (a rule's evaluation) are stretched (`stretch`), from its scrapes' timestamps."""
+        at = self.at if at is None else at
+        bounds = [stretch(self.sample_times(f'up{{instance="{i}"}}'), at - window_s, at)
+                  for i in self.instances]
+        return min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
 
     # --- from the client's records ------------------------------------------------
     @property
@@ -275,6 +286,30 @@ class Truth:
         return max(r.seconds for r in self.records if r.status == "rejected")
 
 
+def stretch(stamps: list[float], start: float, end: float) -> tuple[float, float]:
+    """The least and the most rate() and increase() over [start, end], evaluated at
+    `end`, stretch a counter's increase between its samples at `stamps` (Prometheus's
+    extrapolatedRate, promql/functions.go): by the gap to each of the window's edges
+    where it is under 1.1 average intervals, else by half an interval, the start's cut
+    short where the counter would reach zero (so anywhere down to nothing); the last
+    scrape before `end` may not be in yet when the rule runs, so both. From when
+    Prometheus really scraped, not the configured interval."""
+    inside = [t for t in stamps if start <= t <= end]
+    out = []
+    for seen in (inside, inside[:-1]):
+        if len(seen) < 2:
+            continue
+        sampled = seen[-1] - seen[0]
+        average = sampled / (len(seen) - 1)
+
+        def edge(gap: float) -> float:
+            return gap if gap < 1.1 * average else average / 2
+        out.append((sampled + edge(seen[0] - start) + edge(end - seen[-1])) / sampled)
+    # at least 1: the start's stretch may be cut to nothing, and a recorded input may have
+    # a sample at the evaluation itself
+    return 1.0, max(out, default=math.inf)
+
+
 def client_quantile(q: float, latencies) -> float:
     """The ceil(q n)-th smallest of `latencies` (sorted): the order statistic whose
     bucket holds the q-quantile of a histogram of exactly these values."""
@@ -398,34 +433,96 @@ def _prompt_cut(t: Truth) -> Expected:
     return one(max(0.0, 1 - BY_KEY["avg_input_tokens"].goal / average), "ratio")
 
 
-def _slo_budget(t: Truth) -> Expected:
-    """The 30-day ratio sums the recorded 5-minute rates over the window (no rule reads 30
-    days of raw series): a request counts once in each evaluation of the 5-minute rate
-    from the first scrape of its replica that saw it to 5 minutes after that scrape. Over
+def slo_weights(t: Truth, slo: str, until: float | None = None):
+    """How often each answered request was counted by the recorded 5-minute rates that
+    the long SLO windows sum (no rule reads 30 days of raw series): an evaluation at e
+    counts a request when its replica's first scrape that holds it and the scrape before
+    that lie in [e - 5 min, e] (increase() starts from the window's first sample). Over
     a real 30 days every request weighs alike but at the window's two ends; here, minutes
     after the traffic, the weights come from when Prometheus really scraped and evaluated
-    (its samples' timestamps), the requests' outcomes from the client."""
-    from observability.slo import error_rate
+    (its samples' timestamps), evaluations up to `until` (the long ratio's own
+    evaluation: a loaded Prometheus evaluates late), never from the configured intervals.
+    A replica counts a request between the client's answer less the most the client adds
+    and the answer, and an evaluation sees a scrape once it has ended (up to the
+    replica's longest scrape after its stamp): each weight as (fewest, most). Returns ((fewest, most), the answered requests, the
+    evaluations)."""
+    evaluations = [e for e in t.sample_times(f'ai_assist:slo_errors:rate5m{{slo="{slo}"}}')
+                   if until is None or e <= until]
+    scrapes = {i: t.sample_times(f'up{{instance="{i}"}}') for i in t.instances}
+    adds = t.client_adds() if any(r.status == "rejected" for r in t.records) else 0.0
 
-    evaluations = t.sample_times(f'{error_rate("5m")}{{slo="availability"}}')
-    scrapes = {instance: t.sample_times(f'up{{instance="{instance}"}}')
-               for instance in t.instances}
-
-    def weight(r) -> int:
-        seen = next(s for s in scrapes[r.service.removeprefix("http://")] if s > r.finished)
-        return sum(1 for e in evaluations if seen <= e < seen + SLO_BASE_WINDOW_S)
+    def weights(r) -> tuple[int, int]:
+        stamps = scrapes[r.service.removeprefix("http://")]
+        counts = []
+        for counted_by in (r.finished - adds, r.finished):
+            k = next((k for k, s in enumerate(stamps) if s >= counted_by), None)
+            if k is None:
+                counts.append(0)
+                continue
+            seen, before = stamps[k], stamps[k - 1] if k else stamps[k]
+            lag = t.scrape_seconds(r.service.removeprefix("http://"))
+            counts.append(sum(1 for e in evaluations
+                              if seen + lag <= e <= before + SLO_BASE_WINDOW_S))
+            counts.append(sum(1 for e in evaluations
+                              if seen - 1.1 * (seen - before) <= e < seen + SLO_BASE_WINDOW_S))
+        return min(counts), max(counts)
 
     answered = [r for r in t.records if r.reached_pipeline]
-    weights = [weight(r) for r in answered]
+    pairs = [weights(r) for r in answered]
+    return ([lo for lo, _ in pairs], [hi for _, hi in pairs]), answered, evaluations
 
-    def weighted(bad) -> float:
-        return sum(w for w, r in zip(weights, answered) if bad(r)) / sum(weights)
 
-    errors = weighted(lambda r: r.status == "error")
-    slow = weighted(lambda r: r.seconds >= LATENCY_SLO_S)
-    return Expected({("availability",): 1 - errors / SLO_BUDGET["availability"],
-                     ("latency",): 1 - slow / SLO_BUDGET["latency"]},
-                    "ratio", ("slo",))
+def slo_bad(slo: str, r) -> bool:
+    return r.status == "error" if slo == "availability" else r.seconds >= LATENCY_SLO_S
+
+
+def slo_ratio_bounds(t: Truth, slo: str, until: float | None = None) -> tuple[float, float]:
+    """The long windows' error ratio, each request weighed by the 5-minute evaluations
+    that counted it (slo_weights), at the bounds: the bad requests at their fewest and the
+    good ones at their most, and the other way round; each evaluation's rate stretched
+    by up to slo_stretch either way across the replicas."""
+    (fewest, most), answered, evaluations = slo_weights(t, slo, until)
+    bad = [slo_bad(slo, r) for r in answered]
+    out = []
+    for bad_w, good_w in ((fewest, most), (most, fewest)):
+        b = sum(w for w, x in zip(bad_w, bad) if x)
+        g = sum(w for w, x in zip(good_w, bad) if not x)
+        out.append(b / (b + g) if b + g else 0.0)
+    f = slo_stretch(t, evaluations)
+    return min(out) / f, max(out) * f
+
+
+def slo_stretch(t: Truth, evaluations: list[float]) -> float:
+    """How far apart the stretches (`stretch`) of the 5-minute rates' evaluations since
+    the traffic began can be: each replica's rate by its own factor, so a ratio across
+    replicas and evaluations moves by up to it."""
+    stamps = {i: t.sample_times(f'up{{instance="{i}"}}') for i in t.instances}
+    begun = [e for e in evaluations if e >= t.tally.started_at]
+    bounds = [stretch(s, e - SLO_BASE_WINDOW_S, e) for e in begun for s in stamps.values()]
+    return max(hi for _, hi in bounds) / min(lo for lo, _ in bounds) if bounds else 1.0
+
+
+def own_time(t: Truth, selector: str, before: float | None = None) -> float:
+    """When the sample of `selector` that a read at `before` (else the truth's time)
+    gets was evaluated."""
+    limit = before if before is not None else t.at
+    stamps = [s for s in t.sample_times(selector) if s <= limit]
+    return max(stamps) if stamps else limit
+
+
+def budget_bounds(t: Truth, slo: str) -> tuple[float, float]:
+    """The 30-day error budget left, 1 - ratio / budget, where the budget's recording
+    reads the 30-day ratio as last evaluated, which counts the 5-minute evaluations up
+    to its own."""
+    at_budget = own_time(t, f'ai_assist:slo_error_budget_remaining:ratio30d{{slo="{slo}"}}')
+    until = own_time(t, f'ai_assist:slo_error_ratio:rate30d{{slo="{slo}"}}', at_budget)
+    lo, hi = slo_ratio_bounds(t, slo, until)
+    return 1 - hi / SLO_BUDGET[slo], 1 - lo / SLO_BUDGET[slo]
+
+
+def _slo_budget(t: Truth) -> Expected:
+    return Expected({(slo,): budget_bounds(t, slo) for slo in ("availability", "latency")},
+                    "bounds", ("slo",))
 
 
 def _slo_burn(t: Truth) -> Expected:
