@@ -62,7 +62,8 @@ def dashboard():
                        "values mean passages the catalogue does not cover well. 0 while no "
                        f"search ran. {H.DESCRIBED}", "none",
                        [prom(Q.top_similarity(0.5, m), "p50"),
-                        prom(Q.top_similarity(0.95, m), "p95")], max_value=1)),
+                        prom(Q.top_similarity(0.95, m), "p95")], max_value=1,
+                       max_data_points=H.POINTS)),
         section(
             "Parsing and fallbacks",
             timeseries("JSON parse results",
@@ -127,7 +128,8 @@ def _experiments():
         timeseries("Response time p95 by variant",
                    "95th percentile of the end-to-end time of answered requests, by "
                    f"variant; 0 for a variant without requests. {H.DESCRIBED}", "s",
-                   [prom(X.latency_p95_by_variant(m), "{{variant}}")], width=6),
+                   [prom(X.latency_p95_by_variant(m), "{{variant}}")], width=6,
+                   max_data_points=H.POINTS),
         timeseries("Tokens per request by variant",
                    "Gemini tokens billed per answered request (all types, retries "
                    "included), by variant.", "short",

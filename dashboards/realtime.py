@@ -38,7 +38,8 @@ def _with_band(key: str, title: str, extra=()):
          *extra,
          prom(sel(bands.record(row.record, "upper"), DEPLOYMENT), upper),
          prom(sel(bands.record(row.record, "lower"), DEPLOYMENT), lower)],
-        steps=threshold_steps(row), show_steps=True, overrides=band_overrides(upper, lower))
+        steps=threshold_steps(row), show_steps=True, overrides=band_overrides(upper, lower),
+        max_data_points=H.POINTS if row.histogram else None)
 
 
 def last_five_minutes():
@@ -80,7 +81,8 @@ def dashboard():
                        f"{H.DESCRIBED}",
                        "s", [prom(Q.stage_latency(0.5, m, exemplars=True), "{{stage}} p50",
                                   exemplar=True),
-                             prom(Q.stage_latency(0.95, m), "{{stage}} p95")]),
+                             prom(Q.stage_latency(0.95, m), "{{stage}} p95")],
+                       max_data_points=H.POINTS),
             *stages),
         section(
             "Load",
@@ -99,7 +101,8 @@ def dashboard():
                        "Texts embedded together per micro-batch: mean and p95. 0 while no "
                        f"batch ran. The p95: {H.DESCRIBED}", "short",
                        [prom(Q.batch_size_mean(m), "mean"),
-                        prom(Q.batch_size_quantile(0.95, m), "p95")], width=8),
+                        prom(Q.batch_size_quantile(0.95, m), "p95")], width=8,
+                       max_data_points=H.POINTS),
             timeseries("Replicas: desired and up",
                        "Replicas up (answering their scrape) and the count an autoscaler "
                        f"would want: {autoscaling.describe()} "

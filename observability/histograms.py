@@ -23,13 +23,19 @@ import re
 from dataclasses import dataclass
 
 from ai_assist.telemetry import metrics as M
-from observability.durations import COMMITTED, Scale
+from observability.durations import COMMITTED, Scale, seconds
 from observability.promql import Scope, aggregate, guarded_quantile, scope_of, sel, sum_rate
 from observability.selectors import RULES, SELECTORS
 
 WINDOW = "5m"
 # What a panel with such a quantile says (tests/test_dashboards_static.py checks it).
 DESCRIBED = f"Fixed {WINDOW} window (recorded bucket rates): ignores the time picker."
+# The most points such a panel asks for: over a day, one a recorded window (the windows
+# tile the day; Grafana's one point per pixel would read each window three times more,
+# and a 24 h range at 100 replicas then missed its second: docs/operations/at-scale.md);
+# over an hour the scrape interval still bounds the step; past a day, points are
+# further apart than the window, as with any panel of a recorded short window.
+POINTS = 86400 // int(seconds(WINDOW))
 _MATCHER = re.compile(r'[A-Za-z_]\w*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"')
 
 

@@ -3,6 +3,7 @@ known, every threshold row shown with its colours, every query parsed by promtoo
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -353,4 +354,7 @@ def test_quantiles_read_recorded_bucket_rates_and_say_their_window():
             problems.append(f"{_where(q)}: reads no recorded bucket rates")
         elif f"fixed {H.WINDOW} window" not in q.panel_json["description"].lower():
             problems.append(f"{_where(q)}: its fixed {H.WINDOW} window not in the description")
+        if not 0 < (q.panel_json.get("maxDataPoints") or math.inf) <= H.POINTS:
+            problems.append(f"{_where(q)}: asks for more than a point a recorded window "
+                            "over a day")
     assert not problems, "\n".join(problems)

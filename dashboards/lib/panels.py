@@ -136,7 +136,8 @@ def threshold_stat(row: Threshold, m: str = INSTANCE, w: str = RATE, *, width: i
 def timeseries(title: str, description: str, unit: str, targets, *, width: int = 12,
                height: int = 8, stacked: bool = False, steps=None, show_steps: bool = False,
                overrides=(), min_value: int | None = None, max_value: int | None = None,
-               legend_calcs=("mean", "max")) -> G.TimeSeries:
+               legend_calcs=("mean", "max"), max_data_points: int | None = None
+               ) -> G.TimeSeries:
     return G.TimeSeries(
         title=title, description=description, dataSource=PROMETHEUS, targets=_ref(targets),
         unit=unit, thresholds=steps or BASE_STEPS,
@@ -146,7 +147,7 @@ def timeseries(title: str, description: str, unit: str, targets, *, width: int =
         legendDisplayMode="table", legendPlacement="bottom", legendCalcs=list(legend_calcs),
         tooltipMode="multi", tooltipSort="desc", overrides=list(overrides),
         valueMin=min_value, valueMax=max_value, gridPos=_size(width, height),
-        maxDataPoints=None,  # Grafana's default: one point per pixel
+        maxDataPoints=max_data_points,  # None: Grafana's default, one point per pixel
     )
 
 
