@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(result, prometheus_version, simulated=not args.prometheus))
     report.plot(result, plan.work / "cost-vs-replicas.png")
     report.dump(result, plan.work / "results.json")
-    print(f"\nphases: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.phases.items()))
+    print("\nphases: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.phases.items()))
     print(f"wall {time.monotonic() - started:.0f} s; " + cpu_and_load(load_before))
     print(f"plot: {plan.work / 'cost-vs-replicas.png'}; every query: "
           f"{plan.work / 'results.json'}")

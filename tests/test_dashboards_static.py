@@ -358,3 +358,20 @@ def test_quantiles_read_recorded_bucket_rates_and_say_their_window():
             problems.append(f"{_where(q)}: asks for more than a point a recorded window "
                             "over a day")
     assert not problems, "\n".join(problems)
+
+
+def test_exemplar_targets_keep_a_raw_bucket_selector():
+    """Grafana asks /api/v1/query_exemplars with the target's expression, and recorded
+    series carry no exemplars: a target that shows exemplars (trace ids) must select the
+    raw buckets somewhere, without letting them into its values (`@ 0`)."""
+    buckets = {f"{name}_bucket" for name in (M.REQUEST_DURATION, M.STAGE_DURATION)}
+    targets = [q for q in PROM_QUERIES if q.target_json.get("exemplar")]
+    assert targets
+    problems = []
+    for q in targets:
+        raw = [s for s in selectors_without(q.expr, "@@") if s.split("{")[0] in buckets]
+        if not raw:
+            problems.append(f"{_where(q)}: shows exemplars but selects no raw buckets")
+        problems += [f"{_where(q)}: {s} feeds the values (not at @ 0)"
+                     for s in raw if f"{s} @ 0)" not in q.expr]
+    assert not problems, "\n".join(problems)
