@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from observability.promapi import Prometheus, PrometheusError
 from scale import report, run
+from scale.prometheus import QUERY_TIMEOUT_S
 from scale.promtool import version
 
 
@@ -47,8 +49,14 @@ def main(argv: list[str] | None = None) -> int:
 
     started, load_before = time.monotonic(), os.getloadavg()
     if args.prometheus:
-        result = run.against(args.prometheus, plan, args.scrape_interval, report.over_budget)
-        prometheus_version = run.Client(args.prometheus).build_version()
+        try:
+            result = run.against(args.prometheus, plan, args.scrape_interval,
+                                 report.over_budget)
+            prometheus_version = Prometheus(args.prometheus,
+                                            timeout_s=QUERY_TIMEOUT_S).build_version()
+        except PrometheusError as exc:  # unreachable, not Prometheus, a query refused
+            print(f"python -m scale: {exc}", file=sys.stderr)
+            return 2
     else:
         result = run.simulate(plan, report.over_budget)
         prometheus_version = version()

@@ -1,4 +1,5 @@
-"""A Prometheus process on a TSDB directory, and queries with their statistics.
+"""A Prometheus process on a TSDB directory; its queries (with their statistics) go
+through observability/promapi.py, the one client of Prometheus's HTTP API.
 
 The minimal process handling of tests/harness (a tool run by make imports nothing from
 tests/): a free loopback port, readiness polled with a deadline, terminate on exit.
@@ -9,12 +10,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 import yaml
 
+from observability.promapi import Prometheus
 from scale.promtool import binary
 
 READY_TIMEOUT_S = 120
@@ -44,70 +44,6 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.1):
     raise TimeoutError(f"{what} not reached within {timeout:.0f} s (last error: {last})")
 
 
-class QueryError(RuntimeError):
-    pass
-
-
-@dataclass
-class Stats:
-    total_samples: int  # samples loaded (stats.samples.totalQueryableSamples)
-    peak_samples: int  # the most held at once: what --query.max-samples limits
-    exec_s: float  # Prometheus's own execTotalTime
-    wall_s: float  # the HTTP round trip as a client (Grafana, the rule manager) waits
-    series: int  # result series
-    error: str = ""
-
-
-class Client:
-    """Queries against a Prometheus URL, with stats=all."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-        self.session = requests.Session()
-
-    def _stats(self, path: str, params: dict) -> Stats:
-        started = time.perf_counter()
-        response = self.session.get(f"{self.url}{path}", params={**params, "stats": "all"},
-                                    timeout=QUERY_TIMEOUT_S)
-        wall = time.perf_counter() - started
-        try:
-            body = response.json()
-        except ValueError:
-            response.raise_for_status()
-            raise
-        if body.get("status") != "success":
-            return Stats(0, 0, 0.0, wall, 0, f"{body.get('errorType')}: {body.get('error')}")
-        data = body["data"]
-        stats = data.get("stats") or {}
-        samples = stats.get("samples") or {}
-        result = data.get("result")
-        return Stats(int(samples.get("totalQueryableSamples", 0)),
-                     int(samples.get("peakSamples", 0)),
-                     float((stats.get("timings") or {}).get("execTotalTime", 0.0)), wall,
-                     len(result) if isinstance(result, list) else 1)
-
-    def instant(self, expr: str, at: float) -> Stats:
-        return self._stats("/api/v1/query", {"query": expr, "time": f"{at:.3f}"})
-
-    def range(self, expr: str, start: float, end: float, step: float) -> Stats:
-        return self._stats("/api/v1/query_range", {"query": expr, "start": f"{start:.3f}",
-                                                   "end": f"{end:.3f}", "step": f"{step:g}"})
-
-    def series(self, expr: str, at: float | None = None) -> list[tuple[dict, float]]:
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        body = self.session.get(f"{self.url}/api/v1/query", params=params,
-                                timeout=QUERY_TIMEOUT_S).json()
-        if body.get("status") != "success":
-            raise QueryError(f"{body.get('error')} ({expr})")
-        return [(r["metric"], float(r["value"][1])) for r in body["data"]["result"]]
-
-    def build_version(self) -> str:
-        body = self.session.get(f"{self.url}/api/v1/status/buildinfo", timeout=10).json()
-        return f"prometheus, version {body['data']['version']}"
-
-
 class PrometheusProcess:
     """The real Prometheus serving `tsdb`; with `rule_files`, evaluating them every
     `evaluation_interval`. Compaction is off (min = max block duration), so nothing
@@ -131,17 +67,17 @@ class PrometheusProcess:
             "--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h",
             f"--web.listen-address=127.0.0.1:{port}",
         ], stdout=self._log, stderr=subprocess.STDOUT)
+        self.client = Prometheus(self.url, timeout_s=QUERY_TIMEOUT_S)
         try:
             wait_until(self._ready, READY_TIMEOUT_S, "Prometheus /-/ready")
         except Exception:
             self.stop()
             raise
-        self.client = Client(self.url)
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
             raise ProcessLookupError(f"Prometheus exited: {self.log_path.read_text()[-2000:]}")
-        return requests.get(f"{self.url}/-/ready", timeout=2).ok
+        return self.client.ready()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

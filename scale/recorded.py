@@ -69,7 +69,7 @@ def learn(work: Path, rules_dir: Path, families: tuple[Family, ...], step: float
     with PrometheusProcess(work / "pilot", tsdb, rule_files, evaluation_interval="1s") as prom:
         wait_until(lambda: (its := _iterations(prom.url)) and min(its) >= ITERATIONS,
                    PILOT_TIMEOUT_S, f"{ITERATIONS} evaluations of every rule group")
-        found = prom.client.series('{__name__=~".+:.+"}')
+        found = prom.client.query('{__name__=~".+:.+"}')
     instances = {om.instance(i) for i in range(PILOT_REPLICAS)}
     out: dict[tuple, om.Recorded] = {}
     for labels, value in found:

@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from observability.promapi import Prometheus, QueryStats
 from observability.selectors import SELECTORS
 
 from scale import openmetrics as om
 from scale import queries as q
 from scale import recorded as rec
 from scale.budgets import RETRIES_OVER_BUDGET
-from scale.prometheus import Client, PrometheusProcess, Stats
+from scale.prometheus import QUERY_TIMEOUT_S, PrometheusProcess
 from scale.promtool import BLOCK_RANGES_S, Backfill
 from scale.series import Family, replica_families, series_per_replica
 from scale.traffic import UP, FamilyState, replica_history
@@ -72,7 +73,7 @@ class Plan:
 class Measured:
     query: q.Query
     replicas: int
-    stats: Stats
+    stats: QueryStats
     factor: float = 1.0  # to production intervals and history (rules only)
 
     @property
@@ -198,16 +199,17 @@ def scratch_dir(fallback: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="scale-check-", dir=SHM))
 
 
-def measure(client: Client, queries: list[q.Query], at: float, replicas: int,
+def measure(client: Prometheus, queries: list[q.Query], at: float, replicas: int,
             over_budget) -> list[Measured]:
     """Every query once; then each one over a budget again, RETRIES_OVER_BUDGET more
     times, after all the others (a burst of load on a shared machine then hits one try,
     not all three in a row); the fastest try counts."""
-    def once(query: q.Query) -> Stats:
+    def once(query: q.Query) -> QueryStats:
         if not query.range_s:
-            return client.instant(query.expr, at)
+            return client.query_stats(query.expr, at)
         end = at // query.step_s * query.step_s  # Grafana aligns to the step
-        return client.range(query.expr, end - query.range_s, end, query.step_s)
+        return client.query_range_stats(query.expr, end - query.range_s, end,
+                                        query.step_s)
 
     out = [Measured(query, replicas, once(query)) for query in queries]
     for _ in range(RETRIES_OVER_BUDGET):
@@ -269,8 +271,8 @@ def simulate(plan: Plan, over_budget, log=print) -> Result:
 
 def against(url: str, plan: Plan, scrape_s: float, over_budget) -> Result:
     """The same queries against a Prometheus of your own, at its now; no scaling."""
-    client = Client(url)
-    up = client.series(f'count({UP}{{{SELECTORS.job_matcher}}})')
+    client = Prometheus(url, timeout_s=QUERY_TIMEOUT_S)
+    up = client.query(f'count({UP}{{{SELECTORS.job_matcher}}})')
     replicas = int(up[0][1]) if up else 0
     result = Result(plan, 0)
     started = time.monotonic()
