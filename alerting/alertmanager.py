@@ -28,7 +28,7 @@ SLACK_HOSTS = ("https://hooks.slack.com/",)
 INHIBIT_EQUAL = ["alertname", "component", "error_type"]
 GROUP_BY = ["alertname", "severity"]
 
-# Variable -> (default, meaning). The README's alerting section lists these.
+# Variable -> (default, meaning). docs/reference/settings.md (Alert routing) lists these.
 ENV: dict[str, tuple[str, str]] = {
     "AI_ASSIST_ALERT_WEBHOOK_URL": (
         "", "Where chat alerts go. A Slack incoming-webhook URL (https://hooks.slack.com/...) "

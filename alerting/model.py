@@ -38,7 +38,7 @@ class Alert:
     summary: str
     description: str  # carries {{ $value | humanize... }}
     dashboard: str  # Grafana dashboard uid
-    fires_when: str  # plain words, for the runbook and the README table
+    fires_when: str  # plain words, for the runbook and docs/reference/alerts.md
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

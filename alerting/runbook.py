@@ -102,14 +102,3 @@ def runbook() -> str:
             lines += _entry(name, alerts)
     return "\n".join(lines).rstrip() + "\n"
 
-
-def readme_table() -> str:
-    """The README's alert table (severity, when, runbook link), one row per rule."""
-    lines = ["| Alert | Severity | Fires when | Runbook |", "|---|---|---|---|"]
-    for _, by_name in _alert_groups():
-        for name, alerts in by_name.items():
-            for alert in _severity_order(alerts):
-                lines.append(f"| {name} | {alert.severity} | {alert.fires_when} | "
-                             f"[runbook]({alert.runbook_url}) |")
-    return "\n".join(lines) + "\n"
-

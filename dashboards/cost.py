@@ -87,7 +87,7 @@ def suggestions():
         "Share of answered requests whose text was already mapped recently "
         f"({M.DUPLICATE_REQUESTS_TOTAL} / answered requests, per replica): the Gemini "
         "calls and tokens a response cache keyed on the text would save. The cache is "
-        "AI_ASSIST_CACHE_ENABLED (README: Response cache); its hits count here too, since "
+        "AI_ASSIST_CACHE_ENABLED (docs/operations/cache.md); its hits count here too, since "
         "a hit repeats a text.", "percentunit",
         [prom(Q.cache_potential(m), "repeat requests")],
         steps=[{"color": "green", "value": None}, {"color": "yellow", "value": 0.05},
@@ -118,8 +118,8 @@ def suggestions():
     return reduce_by, cache, wasted, recalls
 
 
-CACHE_OFF = ("Reads 0 while the cache is off (AI_ASSIST_CACHE_ENABLED, README: Response "
-             "cache) or idle.")
+CACHE_OFF = ("Reads 0 while the cache is off (AI_ASSIST_CACHE_ENABLED, "
+             "docs/operations/cache.md) or idle.")
 
 
 def response_cache():

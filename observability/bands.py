@@ -27,7 +27,7 @@ def record(series: str, part: str) -> str:
     """level:metric:operations: the band (`part`: mean, spread, upper, lower) of a
     recorded 5-minute series over its history. The dashboards read these recordings,
     per deployment: a band computed in the panel, a subquery of an hour at every step,
-    took seconds for a 24 h range at 100 replicas (README, At scale)."""
+    took seconds for a 24 h range at 100 replicas (docs/operations/at-scale.md)."""
     _, metric, operations = series.split(":")
     return f"ai_assist:{metric}_{operations}:band_{part}{HISTORY}"
 

@@ -1,4 +1,5 @@
-"""The budgets `make scale-check` enforces: one place, quoted by the README.
+"""The budgets `make scale-check` enforces: one place, quoted by
+docs/operations/at-scale.md.
 
 - A rule or alert expression may load at most half of Prometheus's default
   --query.max-samples in one evaluation with 200 replicas, counting the samples it

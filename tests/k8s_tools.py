@@ -48,7 +48,7 @@ def kustomize_command() -> list[str]:
     if shutil.which("kustomize"):
         return [shutil.which("kustomize"), "build"]
     raise FileNotFoundError("kubectl (or kustomize) is needed to build deploy/k8s "
-                            "(README: Running on Kubernetes)")
+                            "(docs/deployment/kubernetes.md)")
 
 
 def kustomize(directory: Path) -> list[dict]:

@@ -4,10 +4,10 @@ population standard deviations of the hour that ended GAP ago, and the committed
 scenarios (prometheus/tests/anomaly.test.yml) where the band's edge, not the alert's
 minimum rise, decides whether it fires really sit just inside and just outside it.
 
-The band as the README states it (the plan's 3.1): mean +/- 3 standard deviations over the
-hour that ended 10 minutes ago. PromQL's stddev_over_time is the population one (numpy's
-ddof=0); Debian's Prometheus 2.42, which runs these tests, selects a range with both ends
-included: 61 samples a minute apart for an hour.
+The band as docs/alerts.md states it (the plan's 3.1): mean +/- 3 standard deviations over
+the hour that ended 10 minutes ago. PromQL's stddev_over_time is the population one
+(numpy's ddof=0); Debian's Prometheus 2.42, which runs these tests, selects a range with
+both ends included: 61 samples a minute apart for an hour.
 """
 
 from __future__ import annotations

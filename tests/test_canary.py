@@ -91,7 +91,7 @@ def test_the_shipped_set_is_at_its_baseline_on_the_default_model():
     """Every shipped passage's correct disclosure is among the vector search's first
     `top_k` candidates (cosine over the catalogue's shipped vectors, the item's
     frameworks only): what the LLM is offered first. The whole pipeline's 100 % in both
-    languages is measured with `python -m ai_assist.canary` (README)."""
+    languages is measured with `python -m ai_assist.canary` (docs/operations/canary.md)."""
     from ai_assist.config import BUNDLED_MODEL
     from ai_assist.mapping import prebuilt
     from ai_assist.mapping.backends import EmbeddingModel

@@ -64,7 +64,7 @@ def test_the_day_stays_within_the_bounds_and_the_fleets_compare_as_reported(resu
         assert all(A.MIN_REPLICAS <= s.replicas <= A.MAX_REPLICAS for s in day.seconds)
     assert fixed["refused"] == 0 and fixed["replicas_max"] == math.ceil(
         max(s.arrivals for s in results[2].seconds) / C.INPUTS["capacity"].value)
-    # what the README's Capacity section says
+    # what docs/operations/capacity.md says
     assert cpu["replica_hours"] < queue_only["replica_hours"] < fixed["replica_hours"]
     assert cpu["scale_events"] < queue_only["scale_events"] / 10
     assert cpu["refused"] < queue_only["refused"]

@@ -86,8 +86,9 @@ def test_the_service_image_is_tagged_with_the_service_version(services):
 
 
 def test_only_grafana_and_prometheus_are_published_on_loopback(services):
-    """Grafana for people; Prometheus for the reports run from a checkout (README: Cost
-    report, Experiments), on the host's loopback only: it has no authentication."""
+    """Grafana for people; Prometheus for the reports run from a checkout
+    (docs/operations/cost-report.md, experiments.md), on the host's loopback only: it has
+    no authentication."""
     published = {name for name, s in services.items() if s.get("ports")}
     assert published == {"grafana", "prometheus"}
     (grafana,) = services["grafana"]["ports"]
@@ -299,7 +300,7 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies():
 
 # --- the reports inside the image ----------------------------------------------------------
 # `docker compose exec ai-assist python -m ai_assist.costreport --prometheus
-# http://prometheus:9090 ...` (README: docker compose up): the image must hold every
+# http://prometheus:9090 ...` (docs/deployment/compose.md): the image must hold every
 # first-party package the report modules import and install every third-party one.
 REPORT_MODULES = ("ai_assist.costreport", "ai_assist.experiments")
 SOURCE_DIRS = (ROOT / "service", ROOT)  # PYTHONPATH of a checkout (Makefile)

@@ -89,7 +89,7 @@ def test_the_setting_refuses_a_bad_file_at_start(tmp_path):
         composition.load({"AI_ASSIST_EXPERIMENT_FILE": str(path)})
 
 
-def test_the_readme_example_file_is_valid():
+def test_the_docs_example_file_is_valid():
     from ai_assist.experiments.__main__ import main
 
     assert main(["check", "docs/examples/experiment/fewer-candidates.yaml"]) == 0

@@ -417,17 +417,17 @@ def test_every_autoscaler_query_returns_data_in_the_stack(stack_with_traffic):
 KUBERNETES_PAGE = ROOT / "docs" / "deployment" / "kubernetes.md"  # the steps' page
 
 
-def _readme_steps() -> str:
+def _kubernetes_steps() -> str:
     text = KUBERNETES_PAGE.read_text()
     section = text[text.index("## Into a kube-prometheus-stack cluster"):]
     return section[section.index("```bash\n") + 8:section.index("```\n", section.index("```bash"))]
 
 
-def test_the_readmes_render_and_overlay_steps_give_absolute_links_and_the_image(tmp_path):
+def test_the_docs_render_and_overlay_steps_give_absolute_links_and_the_image(tmp_path):
     """Step 3 (the manifests with your links) and step 6 (your overlay) run as written,
     only the output moved under a temporary folder; the overlay builds, names the image
     and routes alerts with the links given."""
-    steps = _readme_steps()
+    steps = _kubernetes_steps()
     render = steps[steps.index("AI_ASSIST_GRAFANA_URL="):steps.index("--out my-k8s")]
     command = render.replace("\\\n", " ") + f"--out {tmp_path / 'my-k8s'}"
     subprocess.run(["bash", "-c", command], cwd=ROOT, check=True, timeout=120,
@@ -449,7 +449,7 @@ def test_the_readmes_render_and_overlay_steps_give_absolute_links_and_the_image(
         assert path in steps and (ROOT / path).is_file()
 
 
-def test_the_readmes_gpu_image_is_the_cuda_build_of_compose():
+def test_the_docs_gpu_image_is_the_cuda_build_of_compose():
     text = KUBERNETES_PAGE.read_text()
     gpu = text[text.index("**On GPU nodes**"):text.index("**A second deployment**")]
     compose = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())

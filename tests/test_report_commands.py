@@ -53,7 +53,7 @@ def _published_prometheus() -> tuple[str, int, int]:
     return port["host_ip"], int(port["published"]), int(port["target"])
 
 
-def test_the_readme_gives_both_reports_from_a_checkout_and_from_the_stack():
+def test_the_docs_give_both_reports_from_a_checkout_and_from_the_stack():
     commands = _commands()
     for kind in (COST, AB):
         checkout = [c for c in commands if kind in c and not c.startswith(EXEC_PREFIX)]
@@ -61,7 +61,7 @@ def test_the_readme_gives_both_reports_from_a_checkout_and_from_the_stack():
         assert checkout and inside, f"docs: {kind}: {commands}"
 
 
-def test_the_readme_reports_read_the_address_compose_publishes():
+def test_the_docs_reports_read_the_address_compose_publishes():
     host_ip, published, target = _published_prometheus()
     assert host_ip == "127.0.0.1"
     for command in _commands():
@@ -72,7 +72,7 @@ def test_the_readme_reports_read_the_address_compose_publishes():
             assert url == f"http://localhost:{published}", command
 
 
-def test_the_readme_experiment_override_is_valid_compose(tmp_path):
+def test_the_docs_experiment_override_is_valid_compose(tmp_path):
     """The docker-compose.override.yml the docs give for an A/B experiment: compose's
     own parser merges it, and the service reads the file it mounts."""
     (override,) = [b for b in _blocks("yaml") if "AI_ASSIST_EXPERIMENT_FILE" in b]
@@ -144,7 +144,7 @@ def _image_layout(tmp: Path) -> tuple[Path, dict[str, str]]:
 def ran(stack_with_traffic, tmp_path_factory):
     """Each report command of the docs, run once: {command: (result, directory it ran in)}."""
     url = stack_with_traffic.prom.url
-    tmp = tmp_path_factory.mktemp("readme-reports")
+    tmp = tmp_path_factory.mktemp("docs-reports")
     checkout = _checkout(tmp)
     home, image_env = _image_layout(tmp)
     runs = {}
@@ -164,7 +164,7 @@ def _ok(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.stack
-def test_the_cost_report_runs_as_the_readme_writes_it(ran, stack_with_traffic):
+def test_the_cost_report_runs_as_the_docs_write_it(ran, stack_with_traffic):
     expected = sum(v for _, v in stack_with_traffic.prom.query(
         "sum(esg_mapping_requests_total)"))
     commands = [c for c in ran if COST in c]
@@ -185,7 +185,7 @@ def test_the_cost_report_runs_as_the_readme_writes_it(ran, stack_with_traffic):
 
 
 @pytest.mark.stack
-def test_the_ab_report_runs_as_the_readme_writes_it(ran, stack_with_traffic):
+def test_the_ab_report_runs_as_the_docs_write_it(ran, stack_with_traffic):
     name = stack_with_traffic.experiment["name"]
     variants = [v["name"] for v in stack_with_traffic.experiment["variants"]]
     commands = [c for c in ran if AB in c]
