@@ -165,24 +165,31 @@ def backfill(plans: list[Plan], work: Path, live_url: str, start: float, end: fl
     returns the shadow, started on all of them."""
     shadow = Shadow(work, live_url)
     shadow.start()
-    for depth, level in enumerate(levels(plans)):
-        groups = defaultdict(list)
-        for p, rule in level:
-            groups[f"{p.prefix}level{depth}"].append(
-                {"record": rule["record"], "expr": rule["expr"],
-                 **({"labels": rule["labels"]} if rule["labels"] else {})})
-        rules_file = work / f"level{depth}.yml"
-        rules_file.write_text(yaml.safe_dump(
-            {"groups": [{"name": n, "rules": r} for n, r in groups.items()]}, sort_keys=False))
-        blocks = work / f"blocks{depth}"
-        result = subprocess.run(
-            [_binary("promtool"), "tsdb", "create-blocks-from", "rules", "--quiet",
-             f"--url={shadow.handle.url}", f"--start={int(start)}", f"--end={int(end) + 1}",
-             f"--eval-interval={interval_s:g}s", f"--output-dir={blocks}", str(rules_file)],
-            capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, f"promtool backfill of {rules_file}: {result.stderr}"
-        for block in blocks.iterdir():
-            if block.is_dir():
-                shutil.move(str(block), shadow.data / block.name)
-        shadow.start()  # opens the new blocks
+    try:
+        for depth, level in enumerate(levels(plans)):
+            groups = defaultdict(list)
+            for p, rule in level:
+                groups[f"{p.prefix}level{depth}"].append(
+                    {"record": rule["record"], "expr": rule["expr"],
+                     **({"labels": rule["labels"]} if rule["labels"] else {})})
+            rules_file = work / f"level{depth}.yml"
+            rules_file.write_text(yaml.safe_dump(
+                {"groups": [{"name": n, "rules": r} for n, r in groups.items()]},
+                sort_keys=False))
+            blocks = work / f"blocks{depth}"
+            result = subprocess.run(
+                [_binary("promtool"), "tsdb", "create-blocks-from", "rules", "--quiet",
+                 f"--url={shadow.handle.url}", f"--start={int(start)}",
+                 f"--end={int(end) + 1}", f"--eval-interval={interval_s:g}s",
+                 f"--output-dir={blocks}", str(rules_file)],
+                capture_output=True, text=True, timeout=300)
+            assert result.returncode == 0, \
+                f"promtool backfill of {rules_file}: {result.stderr}"
+            for block in blocks.iterdir():
+                if block.is_dir():
+                    shutil.move(str(block), shadow.data / block.name)
+            shadow.start()  # opens the new blocks
+    except BaseException:
+        shadow.stop()  # no Prometheus left running behind a failed backfill
+        raise
     return shadow
