@@ -28,7 +28,8 @@ def reachable(row: Threshold) -> tuple[float, float]:
     """(lowest, highest) value the row's SLI query can take."""
     expr = row.expr()
     if "histogram_quantile(" in expr:
-        histogram = re.search(r"rate\((\w+)_bucket", expr).group(1)
+        # over the raw buckets or their recorded rates (ai_assist:<histogram>_bucket:rate5m)
+        histogram = re.search(r"(?:rate\(|ai_assist:)(\w+)_bucket\b", expr).group(1)
         return 0.0, max(M.BY_NAME[histogram].buckets)
     rated = _RATE.findall(expr)
     if " / " in expr and len(rated) == 2:
