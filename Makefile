@@ -38,8 +38,8 @@ system-deps:  ## Debian packages: prometheus (with promtool), prometheus-alertma
 demo: setup  ## run the service on the embedded defaults and send it real ESG passages
 	$(PY) -m ai_assist.demo
 
-test: setup  ## every test: unit, generated-files freshness, promtool, and the stack proofs (TEST_WORKERS=2 in parallel)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+test: setup  ## every test: unit, generated-files freshness, promtool, and the stack proofs (TEST_WORKERS=2 in parallel, tests/harness/workers.py)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 test-unit: setup  ## the tests that start no Prometheus
 	$(PY) -m pytest -q -m "not stack"
