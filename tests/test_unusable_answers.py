@@ -38,9 +38,11 @@ def service(live_service, garbage_emulator, tmp_path_factory):
     emulator = garbage_emulator
     work = tmp_path_factory.mktemp("garbage")
     chroma = copy_index(live_service.settings.chroma_path, work / "chroma")
-    # the breaker on, as in production: unusable answers are not its business
+    # the breaker on, as in production: unusable answers are not its business. A call
+    # timeout far above what 16 concurrent calls take on a loaded machine: a timed-out call
+    # is retried as a transport failure, outside the budget, and would add calls of its own
     with running_service(work, emulator.url, chroma_path=chroma, llm_max_retries=MAX_RETRIES,
-                         circuit_failure_threshold=5) as live:
+                         circuit_failure_threshold=5, llm_timeout_s=20.0) as live:
         yield live
 
 
