@@ -42,7 +42,10 @@ test: setup  ## every test: unit, generated-files freshness, promtool, and the s
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 test-unit: setup  ## the tests that start no Prometheus
-	$(PY) -m pytest -q -m "not stack"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not stack"
+
+test-stack: setup  ## the tests that start Prometheus: the stack proofs, the mutation runner, the cluster
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m stack
 
 dashboards:  ## compile the Python dashboards and rules to JSON / YAML, the docs' reference pages and deploy/k8s
 	$(PY) -m alerting.build
