@@ -177,7 +177,7 @@ class StackWithTraffic:
     pause: object = None  # tests.harness.traffic.Pause: the traffic's pause, if it had one
 
     def query(self, expr: str) -> list:
-        return self.prom.query(expr, time=self.query_time)
+        return self.prom.query(expr, at=self.query_time)
 
 
 def _service_total(service, name: str) -> float:

@@ -110,12 +110,12 @@ def test_the_recorded_error_rate_is_the_truth_of_the_traffic(stack_with_traffic)
         """A time whose latest evaluation of the rule saw every request (a loaded
         Prometheus may skip one; an older sample stays visible for 5 minutes)."""
         at = time.time() - stack.scrape_interval_s
-        stamps = prom.query(f"timestamp({record})", time=at)
+        stamps = prom.query(f"timestamp({record})", at=at)
         return at if stamps and stamps[0][1] >= stack.query_time else None
 
     at = wait_until(evaluated_after_the_traffic, 30, "an evaluation after the last request")
     if at - traffic.started_at > seconds(WINDOW) - 20:
         pytest.skip(f"the traffic took longer than the rule's {WINDOW} window")
-    (only,) = prom.query(record, time=at)
+    (only,) = prom.query(record, at=at)
     assert only[1] == pytest.approx(traffic.statuses["error"] / traffic.answered,
                                     rel=0.03, abs=0.002)

@@ -213,7 +213,7 @@ def test_the_canary_panels_show_the_truth_of_a_known_mix(canary_stack):
     assert len(queries) == len(CANARY_TRUTH), "a canary panel is missing or renamed"
     for q in queries:
         expected = CANARY_TRUTH[(q.dashboard.removeprefix("ai-assist-"), q.panel, q.ref)](truth)
-        got = keyed(prom.query(fill_variables(q.expr, 3600, 60, 1.0), time=at), ("language",))
+        got = keyed(prom.query(fill_variables(q.expr, 3600, 60, 1.0), at=at), ("language",))
         assert set(got) == set(expected.values), (q.panel, got)
         for key, want in expected.values.items():
             assert got[key] == pytest.approx(want, rel=1e-9), (q.panel, key)
@@ -225,7 +225,7 @@ def test_the_alert_fires_per_language_at_its_level(canary_stack):
     reached with the service's own counters."""
     prom, at = canary_stack["prom"], canary_stack["at"]
     by_severity = {a.severity: a for a in canary_alerts.alerts()}
-    firing = {severity: set(keyed(prom.query(alert.expr, time=at), ("language",)))
+    firing = {severity: set(keyed(prom.query(alert.expr, at=at), ("language",)))
               for severity, alert in by_severity.items()}
     assert firing == {"warning": {("en",), ("ko",)}, "critical": {("ko",)}}
 

@@ -187,13 +187,13 @@ def test_each_namespace_is_recorded_apart(cluster):
     at = _settled(cluster)
     problems, kept_apart = [], 0
     for rule in rules:
-        full = _keyed(cluster.prom.query(rule["query"], time=at))
+        full = _keyed(cluster.prom.query(rule["query"], at=at))
         if any(SELECTORS.namespace_label not in dict(key) for key in full):
             problems.append(f"{rule['name']}: a series without its namespace: {full}")
         for namespace, services in cluster.services.items():
             mine = {k: v for k, v in full.items() if dict(k).get("namespace") == namespace}
             own = _keyed(cluster.prom.query(
-                _restricted(rule["query"], [s.target for s in services]), time=at))
+                _restricted(rule["query"], [s.target for s in services]), at=at))
             if mine != pytest.approx(own, rel=1e-9, abs=1e-12):
                 problems.append(f"{rule['name']} in {namespace}: {mine} instead of {own}")
         kept_apart += len({dict(k).get("namespace") for k in full}) == 2
@@ -210,10 +210,10 @@ def _settled(cluster: Cluster) -> float:
 
     def settled():
         at = time.time() - 2 * SCRAPE_S
-        up = cluster.prom.query(f"up{{{SELECTORS.job_matcher}}}", time=at)
-        both = len(cluster.prom.query(answered, time=at)) == 2
+        up = cluster.prom.query(f"up{{{SELECTORS.job_matcher}}}", at=at)
+        both = len(cluster.prom.query(answered, at=at)) == 2
         # the SLOs' last rules (their group reads the others' recordings) in both
-        budgets = len(cluster.prom.query(slo.BUDGET_REMAINING, time=at)) == 2 * len(slo.SLOS)
+        budgets = len(cluster.prom.query(slo.BUDGET_REMAINING, at=at)) == 2 * len(slo.SLOS)
         return at if both and budgets and len(up) == 4 and all(v == 1 for _, v in up) else None
     return wait_until(settled, DEADLINE_S, "every replica scraped, both namespaces busy")
 
@@ -237,8 +237,8 @@ def test_each_keda_trigger_sees_its_own_namespace(cluster):
             def same():
                 # one timestamp for both, taken after a rule evaluation
                 at = time.time()
-                (keda,) = cluster.prom.query(query, time=at)
-                mine = _by_namespace(cluster.prom.query(recorded, time=at)).get(namespace, 0)
+                (keda,) = cluster.prom.query(query, at=at)
+                mine = _by_namespace(cluster.prom.query(recorded, at=at)).get(namespace, 0)
                 return keda[1] == pytest.approx(mine) or None
 
             wait_until(same, 30, f"{namespace} {trigger['name']}: KEDA = recorded")

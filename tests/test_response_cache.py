@@ -387,7 +387,7 @@ def test_cache_answers_are_plain_json_round_trips():
 def sampled_spans(prom, metric: str, window_s: float, at: float) -> dict[str, float]:
     """instance -> the shortest span, first to last sample, of its `metric` series in
     the window [at - window_s, at], from the samples Prometheus holds."""
-    data = prom._get("/api/v1/query", query=f"{metric}[{round(window_s * 1000)}ms]",
+    data = prom.get("/api/v1/query", query=f"{metric}[{round(window_s * 1000)}ms]",
                      time=f"{at:.3f}")
     spans: dict[str, float] = {}
     for series in data["result"]:
@@ -531,7 +531,7 @@ def test_the_cache_panels_show_the_truth_of_a_known_mix(cache_replicas, redis, e
                                for (kind,), want in truth.usd_saved_by_type().values.items()]
                 for query, want_all in checks:
                     got = {tuple(labels.get(b, "") for b in want_all.by): value
-                           for labels, value in prom.query(query, time=at)}
+                           for labels, value in prom.query(query, at=at)}
                     what = q.panel if query == filled else f"{q.panel} [{query[-60:]}]"
                     if set(got) != set(want_all.values):
                         problems.append(f"{what}: series {sorted(got)}, the truth "

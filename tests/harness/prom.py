@@ -17,15 +17,12 @@ from pathlib import Path
 import requests
 import yaml
 
+from observability.promapi import Prometheus
 from observability.selectors import SCRAPE_JOB
 from tests.harness.processes import ROOT, Process, free_port, raise_if_exited, wait_until
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
 READY_TIMEOUT_S = 60
-
-
-class QueryError(RuntimeError):
-    pass
 
 
 def _binary(*names: str) -> str:
@@ -69,55 +66,34 @@ def local_config(targets: Sequence[str], rule_files: Sequence[Path], self_addres
     return config
 
 
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
 def _address(url: str) -> str:
     return url.split("://", 1)[-1].rstrip("/")
 
 
-def _wait_ready(process: Process, what: str) -> None:
+def _wait_ready(process: Process, what: str, ready) -> None:
+    """Until `ready()` (the process's own readiness check), or the process's exit."""
     try:
-        wait_until(lambda: raise_if_exited(process)
-                   or requests.get(f"{process.url}/-/ready", timeout=2).ok,
-                   READY_TIMEOUT_S, f"{what} /-/ready")
+        wait_until(lambda: raise_if_exited(process) or ready(), READY_TIMEOUT_S,
+                   f"{what} /-/ready")
     except Exception:
         process.stop()
         raise
 
 
-class PromHandle:
+class PromHandle(Prometheus):
+    """A Prometheus this harness started: the project's one client of Prometheus's
+    HTTP API (observability/promapi.py), with the process behind it."""
+
     def __init__(self, process: Process, url: str) -> None:
-        self.process, self.url = process, url
-
-    def _get(self, path: str, **params) -> dict:
-        response = requests.get(f"{self.url}{path}", params=params, timeout=30)
-        try:
-            body = response.json()
-        except ValueError:
-            response.raise_for_status()
-            raise
-        if body.get("status") != "success":
-            raise QueryError(f"{body.get('errorType')}: {body.get('error')} "
-                             f"({params.get('query', path)})")
-        return body["data"]
-
-    def query(self, expr: str, time: float | None = None) -> list[tuple[dict, float]]:
-        """An instant query: [(labels, value)]; a scalar is one sample with no labels."""
-        params = {"query": expr}
-        if time is not None:
-            params["time"] = f"{time:.3f}"
-        data = self._get("/api/v1/query", **params)
-        if data["resultType"] == "vector":
-            return [(r["metric"], float(r["value"][1])) for r in data["result"]]
-        if data["resultType"] == "scalar":
-            return [({}, float(data["result"][1]))]
-        raise QueryError(f"{expr}: a {data['resultType']} is not an instant vector")
-
-    def rules(self) -> list[dict]:
-        """Rule groups as /api/v1/rules gives them (each rule: health, lastError, state)."""
-        return self._get("/api/v1/rules")["groups"]
-
-    def alerts(self) -> list[dict]:
-        """Active alerts, pending and firing."""
-        return self._get("/api/v1/alerts")["alerts"]
+        super().__init__(url)
+        self.process = process
 
     def stop(self) -> None:
         self.process.stop()
@@ -142,8 +118,9 @@ def start_prometheus(work_dir: Path, targets: list[str], rule_files: Sequence[Pa
         # An alert reaches Alertmanager at the next evaluation, not a minute later.
         "--rules.alert.resend-delay=1s",
     ], None, directory / "prometheus.log", f"http://{address}")
-    _wait_ready(process, "Prometheus")
-    return PromHandle(process, process.url)
+    handle = PromHandle(process, process.url)
+    _wait_ready(process, "Prometheus", handle.ready)
+    return handle
 
 
 class AlertmanagerHandle:
@@ -170,7 +147,7 @@ def start_alertmanager(work_dir: Path, config_path: Path) -> AlertmanagerHandle:
         f"--config.file={config_path}", f"--storage.path={directory / 'data'}",
         f"--web.listen-address={address}", "--cluster.listen-address=",
     ], None, directory / "alertmanager.log", f"http://{address}")
-    _wait_ready(process, "Alertmanager")
+    _wait_ready(process, "Alertmanager", lambda: _answers(f"{process.url}/-/ready"))
     return AlertmanagerHandle(process, process.url)
 
 

@@ -60,7 +60,7 @@ def idle_window(stack) -> tuple[float, float]:
 def evaluate(stack, expr: str, at: float, interval_s: float) -> list[tuple[dict, float]]:
     """`expr` as Grafana sends it, the stack's `variables` picked (else All)."""
     return stack.prom.query(fill_variables(expr, RANGE_S, interval_s, stack.scrape_interval_s,
-                                           getattr(stack, "variables", None)), time=at)
+                                           getattr(stack, "variables", None)), at=at)
 
 
 # --- the truth ---------------------------------------------------------------------
@@ -70,7 +70,7 @@ def _buckets(stack, at: float):
     def read(metric: str, matchers: str, by: tuple[str, ...]):
         selector = f"{metric}_bucket{{{matchers}}}" if matchers else f"{metric}_bucket"
         groups: dict[tuple, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-        for labels, value in stack.prom.query(selector, time=at):
+        for labels, value in stack.prom.query(selector, at=at):
             groups[tuple(labels[b] for b in by)][float(labels["le"])] += value
         return {key: sorted(counts.items()) for key, counts in groups.items()}
     return read
@@ -81,7 +81,7 @@ def _sample_times(stack, at: float, rename=lambda text: text):
     Prometheus scraped a replica (`up{instance=...}`), when a rule was evaluated (the
     rule's series under `rename`, where the runner backfilled it renamed)."""
     def read(selector: str) -> list[float]:
-        data = stack.prom._get("/api/v1/query", query=f"{rename(selector)}[5m]",
+        data = stack.prom.get("/api/v1/query", query=f"{rename(selector)}[5m]",
                                time=f"{at:.3f}")
         return sorted(float(t) for series in data["result"] for t, _ in series["values"])
     return read
@@ -90,7 +90,7 @@ def _sample_times(stack, at: float, rename=lambda text: text):
 def _scrape_seconds(stack, at: float):
     """instance -> its longest scrape in the 10 minutes before `at`."""
     longest = {labels.get("instance"): value for labels, value in stack.prom.query(
-        "max_over_time(scrape_duration_seconds[10m])", time=at)}
+        "max_over_time(scrape_duration_seconds[10m])", at=at)}
     return lambda instance: longest.get(instance, 0.0)
 
 

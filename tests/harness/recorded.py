@@ -261,12 +261,12 @@ def window_truth(stack, when: str, at: float, window_s: float, prom=None,
         for sign, time in ((1, at), (-1, since)):
             if time is None:
                 continue
-            for labels, value in prom.query(selector, time=time):
+            for labels, value in prom.query(selector, at=time):
                 groups[tuple(labels[b] for b in by)][float(labels["le"])] += sign * value
         return {key: sorted(counts.items()) for key, counts in groups.items()}
 
     def sample_times(selector: str) -> list[float]:
-        data = prom._get("/api/v1/query",
+        data = prom.get("/api/v1/query",
                          query=f"{rename(selector)}[{int(max(window_s, 600))}s]",
                          time=f"{at:.3f}")
         return sorted(float(t) for s in data["result"] for t, _ in s["values"])
@@ -313,7 +313,7 @@ def check_recorded(stack, rules, prom=None, rename=lambda name: name):
             matchers = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
             selector = f"{name}{{{matchers}}}"
             query = f"sum({selector})" if aggregated(record) else selector
-            samples = prom.query(query, time=at)
+            samples = prom.query(query, at=at)
             if len(samples) != 1:
                 problems.append(f"{record}{labels} at {when}: {len(samples)} series")
                 continue
