@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ai_assist.costreport.analysis import Figures
 from ai_assist.pricing import PRICES, usd_text
+from ai_assist.report_files import html_page, pyplot, save_figure
 from observability.cost import COST_RATE_RECORD
 
 MARKDOWN = "costreport.md"
@@ -176,24 +177,11 @@ def _overlap(f: Figures) -> list[str]:
 
 
 def html(md: str, title: str) -> str:
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("commonmark").enable("table").render(md)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{title}</title>\n<style>\n"
-            "body { font-family: sans-serif; max-width: 60em; margin: 2em auto; }\n"
-            "table { border-collapse: collapse; } td, th { border: 1px solid #ccc; "
-            "padding: 0.3em 0.6em; } img { max-width: 100%; }\n"
-            "</style>\n</head>\n<body>\n" + body + "</body>\n</html>\n")
+    return html_page(md, title, width_em=60)
 
 
 def plots(f: Figures, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context({"font.size": 9}):  # this process's other plots keep theirs
+    with pyplot() as plt:
         _plots(f, out, plt)
 
 
@@ -209,7 +197,7 @@ def _plots(f: Figures, out: Path, plt) -> None:
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=4, fontsize=8,
                 frameon=False)
     axes.set_title("Spend by model and token type")
-    _save(figure, out / PLOTS["spend"])
+    save_figure(figure, out / PLOTS["spend"])
 
     figure, axes = plt.subplots(figsize=(7, 2.6))
     points = f.trend()
@@ -221,7 +209,7 @@ def _plots(f: Figures, out: Path, plt) -> None:
     axes.set_xlabel(f"hours into the {f.a.window}")
     axes.set_ylabel("tokens / request")
     axes.set_title("Tokens per answered request")
-    _save(figure, out / PLOTS["trend"])
+    save_figure(figure, out / PLOTS["trend"])
 
     savings = f.savings()
     bars = [(s.what.split(" (")[0], s.usd_per_month, "#59a14f") for s in savings]
@@ -236,15 +224,7 @@ def _plots(f: Figures, out: Path, plt) -> None:
         label += f"\ndashed: the projected month's spend, {_usd(f.projected_month_usd)}"
     axes.set_xlabel(label)
     axes.set_title("What each suggestion saves")
-    _save(figure, out / PLOTS["savings"])
-
-
-def _save(figure, path: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=90, metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
+    save_figure(figure, out / PLOTS["savings"])
 
 
 def write(f: Figures, out: Path) -> dict[str, Path]:

@@ -21,6 +21,7 @@ from ai_assist.experiments.stats import (
     points,
 )
 from ai_assist.pricing import usd_text
+from ai_assist.report_files import html_page, pyplot, save_figure
 
 # what the plots of a report written to DIR/NAME.html are called: DIR/NAME-<suffix>
 PLOTS = {"variants": "variants.png", "differences": "differences.png"}
@@ -144,15 +145,7 @@ def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
 
 
 def html(markdown: str, title: str) -> str:
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("commonmark").enable("table").render(markdown)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{title}</title>\n<style>\n"
-            "body { font-family: sans-serif; max-width: 68em; margin: 2em auto; }\n"
-            "table { border-collapse: collapse; } td, th { border: 1px solid #ccc; "
-            "padding: 0.3em 0.6em; } img { max-width: 100%; }\n"
-            "</style>\n</head>\n<body>\n" + body + "</body>\n</html>\n")
+    return html_page(markdown, title, width_em=68)
 
 
 def plot_names(html_path: Path) -> dict[str, str]:
@@ -171,12 +164,7 @@ def write_html(report: Report, path: Path, note: str = "") -> list[Path]:
 
 # --- plots ---------------------------------------------------------------------------
 def plots(report: Report, paths: dict[str, Path]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context({"font.size": 9}):  # this process's other plots keep theirs
+    with pyplot() as plt:
         _variants(report, paths["variants"], plt)
         _differences(report, paths["differences"], plt)
 
@@ -214,7 +202,7 @@ def _variants(report: Report, path: Path, plt) -> None:
     figure.legend(handles, names, loc="lower center", ncols=len(names), fontsize=8,
                   frameon=False)
     figure.tight_layout(rect=(0, 0.08, 1, 1))
-    _save(figure, path, plt, tight=False)
+    save_figure(figure, path, tight=False)
 
 
 def _differences(report: Report, path: Path, plt) -> None:
@@ -243,15 +231,8 @@ def _differences(report: Report, path: Path, plt) -> None:
     figure.legend(handles, ["better (significant)", "worse (significant)", "not significant"],
                   loc="lower center", ncols=3, fontsize=8, frameon=False)
     figure.tight_layout(rect=(0, 0.12, 1, 1))
-    _save(figure, path, plt, tight=False)
+    save_figure(figure, path, tight=False)
 
 
 def _number(value) -> float:
     return value if isinstance(value, (int, float)) and math.isfinite(value) else 0.0
-
-
-def _save(figure, path: Path, plt, tight: bool = True) -> None:
-    if tight:
-        figure.tight_layout()
-    figure.savefig(path, dpi=90, metadata={"Software": None})
-    plt.close(figure)
