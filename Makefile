@@ -21,14 +21,14 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt 2> >(grep -v 'is ignored: it is neither' >&2)
 	touch $@
 
-# Grafana's and Prometheus's own definitions (tests/test_real_tools.py), pinned by the lock.
+# Grafana's and Prometheus's own definitions (tests/unit/test_real_tools.py), pinned by the lock.
 $(NODE_TOOLS)/node_modules/.installed: $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node 20+) is needed for the dashboard and query checks" >&2; exit 1; }
 	cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 validate: setup  ## the dashboards against Grafana 12.1's schema, PromQL and LogQL through the real parsers
-	$(PY) -m pytest -q tests/test_real_tools.py
+	$(PY) -m pytest -q tests/unit/test_real_tools.py
 
 system-deps:  ## Debian packages: prometheus (with promtool), prometheus-alertmanager (with amtool), redis-server
 	@if command -v promtool >/dev/null && command -v amtool >/dev/null && command -v redis-server >/dev/null; then :; else \
@@ -73,11 +73,11 @@ experiment-example:  ## render the example A/B report in docs/examples/experimen
 	$(PY) -m ai_assist.experiments example
 
 bench: setup  ## benchmark /v1/esg/map and the embedding stage, and what profiling costs; prints the figures
-	$(PY) tests/benchmark.py
-	$(PY) tests/bench_profiling.py
+	$(PY) bench/benchmark.py
+	$(PY) bench/bench_profiling.py
 
 gpu-check: setup  ## on a CUDA machine: the service on the GPU (fp16), its GPU metrics under load; writes .data/gpu-check/gpu-check.{json,md}
-	$(PY) tests/gpu_check.py
+	$(PY) bench/gpu_check.py
 
 eval: setup  ## mapping quality on eval/esg_eval_set.json: top-1 / top-5 / MRR by language and framework (MODEL=... for another embedding model)
 	$(PY) -m eval.run $(if $(MODEL),--model $(MODEL))
@@ -89,15 +89,15 @@ scale-check: setup  ## rules, alerts and dashboard queries on a backfilled TSDB 
 	$(PY) -m scale
 
 k8s: setup  ## the Kubernetes manifests: build every overlay with kubectl kustomize and validate it
-	$(PY) -m pytest -q tests/test_k8s.py -m "not stack"
+	$(PY) -m pytest -q tests/unit/test_k8s.py
 
 compose-check: setup  ## validate docker-compose.yml, Dockerfile and the stack configs (no Docker engine needed)
-	$(PY) -m pytest -q tests/test_compose_files.py tests/test_stack_configs.py
+	$(PY) -m pytest -q tests/unit/test_compose_files.py tests/unit/test_stack_configs.py
 
 stack-test: setup  ## the panel and alert proofs against a running `docker compose up` stack, through Grafana
-	$(PY) tests/compose_stack_check.py
+	$(PY) scripts/compose_stack_check.py
 
-docs: setup  ## build the documentation site into site/ (mkdocs build --strict; tests/test_docs.py runs it in make test)
+docs: setup  ## build the documentation site into site/ (mkdocs build --strict; tests/unit/test_docs.py runs it in make test)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:  ## remove the local index and caches

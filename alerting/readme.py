@@ -5,7 +5,7 @@ the source that defines it. The panels are read from the compiled dashboards/jso
 
 `python -m alerting.readme` writes them (`make dashboards` runs it); with `--check` it
 writes nothing and exits 1 naming every page that is stale or not generated here
-(tests/test_docs.py fails then too).
+(tests/unit/test_docs.py fails then too).
 """
 
 from __future__ import annotations

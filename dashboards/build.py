@@ -24,7 +24,7 @@ MODULES = (realtime, quality, cost, health)
 
 
 # What grafanalib writes and Grafana 12 ignores: keys of old schema versions, absent from
-# @grafana/schema's Dashboard, Panel and RowPanel (tests/test_real_tools.py type-checks
+# @grafana/schema's Dashboard, Panel and RowPanel (tests/unit/test_real_tools.py type-checks
 # the result against them).
 DASHBOARD_LEFTOVERS = {"__inputs", "rows", "hideControls", "sharedCrosshair", "style", "gnetId"}
 TIMEPICKER_LEFTOVERS = {"time_options"}  # dropped by schema version 41

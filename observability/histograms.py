@@ -28,7 +28,7 @@ from observability.promql import Scope, aggregate, guarded_quantile, scope_of, s
 from observability.selectors import RULES, SELECTORS
 
 WINDOW = "5m"
-# What a panel with such a quantile says (tests/test_dashboards_static.py checks it).
+# What a panel with such a quantile says (tests/unit/test_dashboards_static.py checks it).
 DESCRIBED = f"Fixed {WINDOW} window (recorded bucket rates): ignores the time picker."
 # The most points such a panel asks for: over a day, one a recorded window (the windows
 # tile the day; Grafana's one point per pixel would read each window three times more,

@@ -1,5 +1,6 @@
 """Shared fixtures: the real Gemini emulator, the service in-process (served over real
-HTTP by uvicorn, with spans and logs captured), and the stack with traffic."""
+HTTP by uvicorn, with spans and logs captured), and the stack with traffic; and each
+test's marker from its folder (unit/, service/, stack/)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ from ai_assist.app import create_app
 from ai_assist.config import Settings
 from observability.sli import REQUEST_RATE
 from tests.harness.processes import free_port, start_emulator, wait_until
+
+
+TESTS_DIR = Path(__file__).resolve().parent
+# A test's kind is its folder: unit/ starts no server, service/ the emulator, the service
+# or Redis, stack/ Prometheus or Alertmanager. `-m stack`, `-m service`, `-m "not stack"`.
+MARKED_FOLDERS = ("service", "stack")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items):
+    for item in items:
+        folder = item.path.relative_to(TESTS_DIR).parts[0]
+        if folder in MARKED_FOLDERS:
+            item.add_marker(folder)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -95,7 +110,7 @@ def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
 
 def make_settings(tmp_path: Path, emulator_url: str, **overrides) -> Settings:
     # The circuit breaker is off: tests send faults back to back and expect each one to
-    # reach Gemini; tests/test_resilience.py turns it on where it is the subject.
+    # reach Gemini; tests/service/test_resilience.py turns it on where it is the subject.
     base = Settings(gemini_base_url=emulator_url, chroma_path=str(tmp_path / "chroma"),
                     llm_timeout_s=1.0, llm_backoff_s=0.01, rate_limit_per_minute=0,
                     embedding_max_wait_ms=2, circuit_failure_threshold=0)
@@ -146,7 +161,7 @@ STACK_USAGE = {"prompt_tokens": 1500, "output_tokens": 300, "thinking_tokens": 1
                "cached_tokens": 400}
 
 
-# The A/B experiment both replicas run (tests/test_experiments_report.py reads its
+# The A/B experiment both replicas run (tests/stack/test_experiments_report.py reads its
 # report): 6 candidates against the default 12. The emulator plants the difference:
 # confidences 0.02 lower per candidate under 12 (0.12 lower in "six", less where the
 # emulator's 0.97 cap held the control's; TCFD-only requests of the mix get 11 candidates,
@@ -154,7 +169,7 @@ STACK_USAGE = {"prompt_tokens": 1500, "output_tokens": 300, "thinking_tokens": 1
 # (127.0.0.1), which this name puts in "control"; traffic naming companies that the
 # assignment puts in "six" then brings it to its share (tests/harness/traffic.py,
 # drive_experiment). A small share keeps the added requests few, so the other proofs'
-# traffic mix keeps its contrasts (tests/mutations.py).
+# traffic mix keeps its contrasts (tests/harness/mutations.py).
 STACK_EXPERIMENT = {"name": "stack-candidates",
                     "variants": [{"name": "control", "weight": 75},
                                  {"name": "six", "weight": 25, "candidates": 6}]}
@@ -214,7 +229,7 @@ def stack_with_traffic(tmp_path_factory):
     prom = None
     try:
         # The full replica's breaker is off: the latency tail's 429s come all at once
-        # (tests/harness/traffic.py) and would open it (tests/test_resilience.py proves it)
+        # (tests/harness/traffic.py) and would open it (tests/service/test_resilience.py proves it)
         services.append(start_service(work, {**common, "AI_ASSIST_RATE_LIMIT_PER_MINUTE": "0",
                                              "AI_ASSIST_CIRCUIT_FAILURE_THRESHOLD": "0",
                                              "AI_ASSIST_EXPERIMENT_FILE": str(experiment_file)}))

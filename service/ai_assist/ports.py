@@ -1,5 +1,5 @@
 """Every port of the bundle, in one place. docker-compose.yml and the stack configs
-repeat these numbers in YAML; tests/test_stack_configs.py checks that they agree."""
+repeat these numbers in YAML; tests/unit/test_stack_configs.py checks that they agree."""
 
 SERVICE = 8000
 GEMINI_EMULATOR = 8090

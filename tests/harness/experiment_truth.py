@@ -94,7 +94,7 @@ def latency_p95(t: Truth) -> Expected:
 
 def excluded(t: Truth) -> Expected:
     """The stack's traffic reaches "six" by company_id, never by forcing, and its replicas
-    run no response cache: nothing is left out (tests/test_experiments_adversarial.py
+    run no response cache: nothing is left out (tests/stack/test_experiments_adversarial.py
     drives both reasons against a real service)."""
     from ai_assist.telemetry.metrics import EXCLUDED_REASONS
 

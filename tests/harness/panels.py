@@ -15,7 +15,7 @@ from observability.uids import LOKI_UID, PROMETHEUS_UID
 COVERAGE: list[str] = []
 
 # How each class of issue 20's breakages is proven (the mutation runner prints it beside
-# each class's kills, tests/test_mutations.py).
+# each class's kills, tests/stack/test_mutations.py).
 HOW_PROVEN = {
     "query": "each panel target against the traffic's truth (client records, emulator "
              "counters, prices from Google's page) and without its idle guards",

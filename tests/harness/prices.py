@@ -1,6 +1,6 @@
 """Gemini prices as Google publishes them, written here by hand for the truths: the cost
 truths must not read service/ai_assist/pricing.py (the code under test), or a wrong
-price there would be a wrong price in the truth too. tests/test_prices.py compares the
+price there would be a wrong price in the truth too. tests/unit/test_prices.py compares the
 two tables, so an edit of either one alone fails.
 
 Source: Google's "Gemini Developer API pricing" page,

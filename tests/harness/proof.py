@@ -1,6 +1,7 @@
 """The machinery of the panel proofs: evaluation windows, tolerances, and the check of
 every target against the traffic's truth (tests/harness/truth.py). The tests in
-tests/test_dashboards_proof.py and the mutation check (tests/test_mutations.py) use it."""
+tests/stack/test_dashboards_proof.py and the mutation check (tests/stack/test_mutations.py)
+use it."""
 
 from __future__ import annotations
 

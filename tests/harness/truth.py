@@ -388,7 +388,7 @@ def _gpu(t: Truth, expected: Callable[[Truth], Expected]):
 BAND = NotDriven("the anomaly band reads the hour that ended 10 min ago, before this "
                  "stack existed (the recorded band equals numpy's mean +/- 3 population "
                  "standard deviations of that hour, and the alert fires just outside it "
-                 "and not just inside it: tests/test_anomaly_bands.py with promtool)")
+                 "and not just inside it: tests/unit/test_anomaly_bands.py with promtool)")
 
 
 def _stage_quantile(q: float):
@@ -564,8 +564,8 @@ CANARY_LANGUAGES = ("en", "ko")
 CANARY_OFF = NotDriven(
     "the session stack runs without the canary (its Gemini calls and embeddings would "
     "change the emulator's counters and batches that the other truths read); "
-    "tests/test_canary.py proves this target on a stack of its own against a golden set "
-    "whose labels are known right or known wrong")
+    "tests/stack/test_canary_on_prometheus.py proves this target on a stack of its own "
+    "against a golden set whose labels are known right or known wrong")
 
 
 @dataclass(frozen=True)
@@ -603,8 +603,8 @@ CANARY_TRUTH: dict[tuple[str, str, str], Callable[[CanaryTruth], Expected]] = {
 CACHE_OFF = NotDriven(
     "the session stack runs without the response cache (a hit would skip the Gemini calls "
     "and embeddings that the other truths read): no lookup, so the target shows its idle "
-    "guard's 0; tests/test_response_cache.py proves it on two replicas sharing a real "
-    "Redis, against a mix of known repeats and a Redis outage")
+    "guard's 0; tests/stack/test_response_cache_on_prometheus.py proves it on two replicas "
+    "sharing a real Redis, against a mix of known repeats and a Redis outage")
 
 
 @dataclass(frozen=True)
@@ -711,17 +711,18 @@ TRUTH: dict[tuple[str, str, str], Callable[[Truth], Expected | NotDriven]] = {
     ("health", "Gemini calls in flight", "in flight"): lambda t: one(0, "exact"),
     ("health", "Requests without a rate-limit check", "unchecked / min"):
         lambda t: NotDriven("the stack's replicas keep their limits in memory (no Redis); "
-                            "tests/test_identity_ratelimit.py stops a real Redis under load"),
+                            "tests/service/test_identity_ratelimit.py stops a real Redis "
+                            "under load"),
     ("health", "Admin-key failures", "{{outcome}}"):
         lambda t: t.per_minute_by(Counter(), "outcome", ADMIN_AUTH_FAILURES),  # none sent
     ("cost", "Retries refused by the retry budget", "{{reason}}"):
         lambda t: NotDriven("how many of the mix's unusable answers the budget refused "
                             "depends on their order across the replicas; "
-                            "tests/test_unusable_answers.py counts the calls a Gemini "
+                            "tests/service/test_unusable_answers.py counts the calls a Gemini "
                             "answering garbage costs with the emulator's own counter"),
     ("health", "GPU sampling errors", "errors / min"):
-        lambda t: NotDriven("no GPU here, so NVML is never read; tests/test_health_resilience"
-                            ".py makes a fake NVML fail"),
+        lambda t: NotDriven("no GPU here, so NVML is never read; "
+                            "tests/service/test_health_resilience.py makes a fake NVML fail"),
     ("health", "Replicas up", "up"): lambda t: one(t.replicas, "exact"),
     ("health", "Build info", "A"): _build_info,
     ("health", "Availability", "Availability"):

@@ -354,7 +354,8 @@ BY_NAME: dict[str, MetricDef] = {m.name: m for m in CATALOGUE}
 # What one replica may expose (TSDB series, every sample name of every label set), with
 # the most variants an experiment may have and every priced model: the cost of a replica
 # to Prometheus, which times the replicas and the scrape interval sizes it (docs/operations/at-scale.md, At
-# scale). tests/test_service_metrics.py counts a live replica's /metrics against it.
+# scale). tests/service/test_service_metrics.py counts a live replica's /metrics against
+# it.
 SERIES_PER_REPLICA_BUDGET = 1000
 # prometheus_client exposes a `<name>_created` gauge beside every counter and histogram
 # child: as many series again, which no rule or panel reads.
