@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_TOOLS := tests/tools
 TEST_WORKERS ?= 2
 
-.PHONY: help setup system-deps validate demo test test-unit test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check stack-test docs clean
+.PHONY: help setup system-deps validate demo test test-unit test-service test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check stack-test docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -38,14 +38,17 @@ system-deps:  ## Debian packages: prometheus (with promtool), prometheus-alertma
 demo: setup  ## run the service on the embedded defaults and send it real ESG passages
 	$(PY) -m ai_assist.demo
 
-test: setup  ## every test: unit, generated-files freshness, promtool, and the stack proofs (TEST_WORKERS=2 in parallel, tests/harness/workers.py)
+test: setup  ## every test: tests/unit, tests/service and tests/stack (TEST_WORKERS=2 in parallel, tests/harness/workers.py)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
-test-unit: setup  ## the tests that start no Prometheus
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not stack"
+test-unit: setup  ## tests/unit: no server started (Python, generated files, promtool, amtool, the docs)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests/unit
 
-test-stack: setup  ## the tests that start Prometheus: the stack proofs, the mutation runner, the cluster
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m stack
+test-service: setup  ## tests/service: the emulator, the service and Redis, no Prometheus
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests/service
+
+test-stack: setup  ## tests/stack: Prometheus or Alertmanager: the stack proofs, the mutation runner, the cluster
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests/stack
 
 dashboards:  ## compile the Python dashboards and rules to JSON / YAML, the docs' reference pages and deploy/k8s
 	$(PY) -m alerting.build
