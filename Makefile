@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_TOOLS := tests/tools
 TEST_WORKERS ?= 2
 
-.PHONY: help setup system-deps validate demo test test-unit test-service test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check stack-test docs clean
+.PHONY: help setup system-deps validate demo test test-unit test-service test-stack dashboards check-generated costreport-example experiment-example bench gpu-check eval capacity scale-check k8s compose-check compose-proof docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -97,7 +97,7 @@ k8s: setup  ## the Kubernetes manifests: build every overlay with kubectl kustom
 compose-check: setup  ## validate docker-compose.yml, Dockerfile and the stack configs (no Docker engine needed)
 	$(PY) -m pytest -q tests/unit/test_compose_files.py tests/unit/test_stack_configs.py
 
-stack-test: setup  ## the panel and alert proofs against a running `docker compose up` stack, through Grafana
+compose-proof: setup  ## the panel and alert proofs against a running `docker compose up` stack, through Grafana
 	$(PY) scripts/compose_stack_check.py
 
 docs: setup  ## build the documentation site into site/ (mkdocs build --strict; tests/unit/test_docs.py runs it in make test)

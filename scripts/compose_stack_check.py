@@ -1,4 +1,4 @@
-"""`make stack-test`: the dashboards' panel proof and the alert proof, against a running
+"""`make compose-proof`: the dashboards' panel proof and the alert proof, against a running
 `docker compose up` stack, through Grafana's own API (needs Docker; not collected by pytest).
 
   1. Grafana is up, lists every compiled dashboard, and its 4 datasources are healthy.
