@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 from ai_assist import config
@@ -104,10 +103,10 @@ def metrics_page() -> str:
 
 
 # --- settings ----------------------------------------------------------------------------
-def _default(f) -> str:
-    if f.metadata.get("secret"):
+def _default(info) -> str:
+    if config.is_secret(info):
         return "(none)"
-    default = f.default if f.default is not MISSING else f.default_factory()
+    default = info.get_default(call_default_factory=True)
     if isinstance(default, bool):
         default = str(default).lower()
     return f"`{default}`" if str(default) != "" else "(none)"
@@ -123,11 +122,10 @@ def settings_page() -> str:
              "## The service", "",
              f"Each is a field of `Settings` in [`config.py`]({UP}{CONFIG_FILE}).", "",
              "| Variable | Default | Meaning | Field |", "|---|---|---|---|"]
-    for f in fields(config.Settings):
-        if "env" not in f.metadata:
-            continue
-        lines.append(f"| `{f.metadata['env']}` | {_default(f)} | {_cell(f.metadata['doc'])} | "
-                     f"{_source(CONFIG_FILE, 'Settings.' + f.name)} |")
+    for name, info in config.Settings.model_fields.items():
+        lines.append(f"| `{config.env_name(info)}` | {_default(info)} | "
+                     f"{_cell(info.description)} | "
+                     f"{_source(CONFIG_FILE, 'Settings.' + name)} |")
     lines += ["", "## Alert routing", "",
               "Read by `python -m alerting.render_alertmanager` (not the service) to render "
               "an Alertmanager config of your own: see [Alerts](../alerts.md#receivers).", "",

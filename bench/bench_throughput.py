@@ -307,16 +307,14 @@ def gemini_2s_rows(work: Path, emulator, scale: int) -> None:
 async def gemini_alone(url: str, tasks: int, per_task: int) -> tuple[int, float]:
     """The service's Gemini client, connection handling and retry loop without the rest
     of the pipeline: whether anything in it caps concurrent calls."""
-    from dataclasses import replace
-
     from ai_assist.config import Settings
     from ai_assist.mapping.llm import GeminiMapper
     from ai_assist.mapping.types import Candidate
     from ai_assist.telemetry.metrics import Metrics
     from prometheus_client import CollectorRegistry
 
-    settings = replace(Settings(), gemini_base_url=url, llm_max_concurrency=tasks,
-                       circuit_failure_threshold=0)
+    settings = Settings(gemini_base_url=url, llm_max_concurrency=tasks,
+                        circuit_failure_threshold=0)
     mapper = GeminiMapper(settings, Metrics(CollectorRegistry(), recording=False))
     candidates = [Candidate("GRI", f"GRI 305-{i}", f"title {i}", "description", 0.8)
                   for i in range(1, 6)]

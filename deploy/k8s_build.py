@@ -99,7 +99,7 @@ def _meta(name: str, labels: dict | None = None, **extra) -> dict:
     return {"name": name, "labels": {**LABELS, **(labels or {})}, **extra}
 
 
-def grace_period_s(deadline_s: float = Settings.request_deadline_s) -> int:
+def grace_period_s(deadline_s: float = Settings().request_deadline_s) -> int:
     """SIGTERM to exit, bounded by the service: the preStop pause, the requests in flight
     (their deadline, plus the margin after which uvicorn cancels them), the trace flush;
     5 s more for the embedding worker and the index to close."""
@@ -116,13 +116,13 @@ def settings_literals(device: str = "cpu") -> dict[str, str]:
         "AI_ASSIST_LOG_FORMAT": "json",
         "AI_ASSIST_METRICS_ENABLED": "true",
         "AI_ASSIST_TRACING_ENABLED": "false",
-        "AI_ASSIST_EMBEDDING_MODEL": Settings.embedding_model,
+        "AI_ASSIST_EMBEDDING_MODEL": Settings().embedding_model,
         "AI_ASSIST_EMBEDDING_DEVICE": device,
         "AI_ASSIST_CHROMA_PATH": INDEX_DIR,
         "AI_ASSIST_GEMINI_BASE_URL": "",  # Google's; the emulator component sets its own
-        "AI_ASSIST_GEMINI_MODEL": Settings.gemini_model,
-        "AI_ASSIST_REQUEST_DEADLINE_S": f"{Settings.request_deadline_s:g}",
-        "AI_ASSIST_RATE_LIMIT_PER_MINUTE": str(Settings.rate_limit_per_minute),
+        "AI_ASSIST_GEMINI_MODEL": Settings().gemini_model,
+        "AI_ASSIST_REQUEST_DEADLINE_S": f"{Settings().request_deadline_s:g}",
+        "AI_ASSIST_RATE_LIMIT_PER_MINUTE": str(Settings().rate_limit_per_minute),
     }
 
 

@@ -25,7 +25,7 @@ from ai_assist.telemetry.metrics import Metrics
 # experiment's name), on the service's default Gemini model, on CPU with one GPU index
 # reported (the GPU gauges then have a series, as on a GPU node).
 VARIANTS = ("control", "treatment")
-MODEL = Settings.__dataclass_fields__["gemini_model"].default
+MODEL = Settings().gemini_model
 DEVICE = "cpu"
 GPU_INDEX = "0"
 

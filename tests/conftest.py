@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -114,7 +114,7 @@ def make_settings(tmp_path: Path, emulator_url: str, **overrides) -> Settings:
     base = Settings(gemini_base_url=emulator_url, chroma_path=str(tmp_path / "chroma"),
                     llm_timeout_s=1.0, llm_backoff_s=0.01, rate_limit_per_minute=0,
                     embedding_max_wait_ms=2, circuit_failure_threshold=0)
-    return replace(base, **overrides)
+    return base.with_(**overrides)
 
 
 @contextmanager
@@ -187,7 +187,7 @@ class StackWithTraffic:
     services: list
     emulator: object
     health: list = field(default_factory=list)  # each replica's /health after the traffic
-    model: str = Settings.gemini_model  # the services run the default model
+    model: str = Settings().gemini_model  # the services run the default model
     experiment: dict = field(default_factory=lambda: STACK_EXPERIMENT)  # on every replica
     pause: object = None  # tests.harness.traffic.Pause: the traffic's pause, if it had one
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import replace
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -60,9 +59,9 @@ def spans():
 
 class Harness:
     def __init__(self, url: str, **overrides) -> None:
-        settings = replace(Settings(), gemini_base_url=url, llm_backoff_s=0.01,
-                           llm_timeout_s=2.0, llm_max_retries=3)
-        self.settings = replace(settings, **overrides)
+        settings = Settings(gemini_base_url=url, llm_backoff_s=0.01, llm_timeout_s=2.0,
+                            llm_max_retries=3)
+        self.settings = settings.with_(**overrides)
         self.metrics = Metrics(CollectorRegistry(), model=self.settings.gemini_model)
         self.mapper = GeminiMapper(self.settings, self.metrics)
 

@@ -6,7 +6,6 @@ the environment; and a call's generation config is built once."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import numpy as np
 from ai_assist.config import Settings
@@ -92,8 +91,8 @@ async def test_gemini_calls_ignore_proxy_and_netrc_environment(emulator, monkeyp
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(netrc))
-    settings = replace(Settings(), gemini_base_url=emulator.url, llm_max_retries=0,
-                       circuit_failure_threshold=0)
+    settings = Settings(gemini_base_url=emulator.url, llm_max_retries=0,
+                        circuit_failure_threshold=0)
     mapper = GeminiMapper(settings, Metrics(CollectorRegistry(), model=settings.gemini_model))
     try:
         assert mapper._session is not None and mapper._session.trust_env is False
@@ -106,7 +105,7 @@ async def test_gemini_calls_ignore_proxy_and_netrc_environment(emulator, monkeyp
 
 
 def test_generation_config_is_built_once_per_candidates_and_top_k():
-    settings = replace(Settings(), gemini_base_url="http://127.0.0.1:9")
+    settings = Settings(gemini_base_url="http://127.0.0.1:9")
     mapper = GeminiMapper(settings, Metrics(CollectorRegistry(), model=settings.gemini_model))
     first = mapper.generation_config([GRI_305_1, GRI_303_3], 3)
     assert mapper.generation_config([GRI_305_1, GRI_303_3], 3) is first

@@ -70,7 +70,7 @@ def test_every_selector_in_every_rule_selects_series(stack_with_traffic):
         wanted = [s for s in wanted if not s.startswith(GPU_UTILIZATION)]
     # the cost rule prices every model of the price table; the stack runs one of them
     other_models = [s for s in wanted
-                    if (m := MODEL_MATCHER.search(s)) and m.group(1) != Settings.gemini_model]
+                    if (m := MODEL_MATCHER.search(s)) and m.group(1) != Settings().gemini_model]
     wanted = [s for s in wanted if s not in other_models]
     if other_models:
         COVERAGE.append(f"selectors in rules not driven here: {len(other_models)} name a "

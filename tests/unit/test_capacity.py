@@ -81,7 +81,7 @@ def test_the_gemini_price_counts_every_billed_token_of_the_demo():
     # make demo: 18288 input, 2058 output and 2618 thinking tokens over 16 calls; at
     # Gemini 2.5 Flash's prices (tests/harness/prices.py), thinking billed as output:
     # (1143 x 0.30 + (128.625 + 163.625) x 2.50) / 1e6 = 1.073525e-3 USD a request
-    assert C.Settings.gemini_model == "gemini-2.5-flash"
+    assert C.Settings().gemini_model == "gemini-2.5-flash"
     assert C.gemini_usd_per_request() == pytest.approx(
         prices.usd("gemini-2.5-flash", {"input": 18288 / 16, "output": 2058 / 16,
                                         "thinking": 2618 / 16}), rel=1e-12)

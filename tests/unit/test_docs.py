@@ -8,13 +8,12 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ai_assist.config import Settings
+from ai_assist.config import Settings, env_name, is_secret
 from ai_assist.telemetry import metrics as M
 from alerting import readme, rules
 from observability import generated
@@ -87,14 +86,13 @@ def test_the_check_command_names_a_stale_page(tmp_path):
 
 def test_the_settings_page_lists_every_setting_with_its_default():
     page = (DOCS / "reference" / "settings.md").read_text().split("## Alert routing")[0]
-    for f in fields(Settings):
-        if "env" not in f.metadata:
-            continue
+    for name, info in Settings.model_fields.items():
         (row,) = [line for line in page.splitlines()
-                  if line.startswith(f"| `{f.metadata['env']}` |")]
-        assert f"Settings.{f.name}" in row
-        if not f.metadata.get("secret") and f.default not in ("", None):
-            shown = str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
+                  if line.startswith(f"| `{env_name(info)}` |")]
+        assert f"Settings.{name}" in row
+        if not is_secret(info) and info.default not in ("", None):
+            shown = str(info.default).lower() if isinstance(info.default, bool) \
+                else str(info.default)
             assert f"| `{shown}` |" in row, row
 
 

@@ -249,7 +249,7 @@ def test_the_settings_config_map_is_accepted_by_the_service(built, overlay):
     device = "cuda" if overlay.startswith("gpu") else "cpu"
     assert data["AI_ASSIST_EMBEDDING_DEVICE"] == device
     if device == "cuda":  # the default model's engine is CPU only
-        assert data["AI_ASSIST_EMBEDDING_MODEL"] != Settings.embedding_model
+        assert data["AI_ASSIST_EMBEDDING_MODEL"] != Settings().embedding_model
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -11,14 +11,13 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ai_assist import composition, ports
-from ai_assist.config import Settings
+from ai_assist.config import Settings, env_name, is_secret
 from ai_assist.telemetry import metrics as M
 from ai_assist.telemetry.logging import SERVICE_NAME
 from dashboards.lib.profiles import PROFILE_TYPE
@@ -397,10 +396,10 @@ def test_the_trace_link_in_logs_matches_a_real_service_log_line(datasources):
 
 def _settings_env_names() -> set[str]:
     names = set()
-    for f in fields(Settings):
-        names.add(f.metadata["env"])
-        if f.metadata.get("secret"):
-            names.add(f.metadata["env"] + "_FILE")
+    for info in Settings.model_fields.values():
+        names.add(env_name(info))
+        if is_secret(info):
+            names.add(env_name(info) + "_FILE")
     return names
 
 

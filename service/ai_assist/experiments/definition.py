@@ -13,7 +13,7 @@
         # thinking_budget: 0         # 0..MAX_THINKING_BUDGET tokens
         # llm: false                 # answer from the embedding-only fallback
 
-Everything is checked when the service starts (Settings.validate), with messages that
+Everything is checked when the service starts (ai_assist/composition.py), with messages that
 name the file, the variant and the field.
 """
 
