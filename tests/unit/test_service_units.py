@@ -32,6 +32,32 @@ def test_bad_settings_are_refused_with_the_variable_named(env, words):
         composition.load(env)  # the settings, then what they name (the price table)
 
 
+def test_settings_built_in_code_read_no_environment_and_copies_are_validated(monkeypatch):
+    monkeypatch.setenv("AI_ASSIST_PORT", "1234")
+    assert Settings().port == Settings(max_top_k=5).port == 8000  # the default, not the env
+    assert Settings.from_env().port == 1234 and Settings(max_top_k=5).max_top_k == 5
+    assert Settings.from_env({"AI_ASSIST_PORT": "", "AI_ASSIST_UNKNOWN": "x"}).port == 8000
+    assert Settings().with_(port=9).port == 9
+    with pytest.raises(SettingsError, match="AI_ASSIST_PORT must be >= 1"):
+        Settings().with_(port=0)
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"AI_ASSIST_PORT": "eighty", "AI_ASSIST_METRICS_ENABLED": "maybe",
+                           "AI_ASSIST_CACHE_TTL_S": "0", "AI_ASSIST_LLM_TIMEOUT_S": "0",
+                           "GEMINI_API_KEY_FILE": "/nonexistent/key"})
+    message = str(caught.value)
+    assert message.startswith("invalid settings: ")
+    for words in ("AI_ASSIST_PORT='eighty': expected int",
+                  "AI_ASSIST_METRICS_ENABLED='maybe' is not a boolean (use true or false)",
+                  "AI_ASSIST_CACHE_TTL_S must be between 1 and 604800",
+                  "AI_ASSIST_LLM_TIMEOUT_S must be > 0",
+                  "GEMINI_API_KEY_FILE='/nonexistent/key' cannot be read"):
+        assert words in message, message
+    assert Settings.from_env({"AI_ASSIST_METRICS_ENABLED": " Off "}).metrics_enabled is False
+
+
 def test_secrets_come_from_files_and_are_never_shown(tmp_path):
     key = tmp_path / "key"
     key.write_text("s3cret-value\n")
