@@ -42,7 +42,6 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource,
                                SettingsConfigDict)
-from pydantic_settings.sources.utils import parse_env_vars
 
 from ai_assist import __version__, ports
 
@@ -92,8 +91,8 @@ class _Env(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self._mapping, self.case_sensitive, self.env_ignore_empty,
-                              self.env_parse_none_str)
+        # case-sensitive, so the names are kept as given; empty values count as unset
+        return {k: v for k, v in self._mapping.items() if v != ""}
 
 
 class _Unreadable:
@@ -135,8 +134,7 @@ class _SecretFiles(PydanticBaseSettingsSource):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, case_sensitive=True, env_ignore_empty=True,
-                                      extra="forbid", validate_by_name=True,
-                                      validate_by_alias=True)
+                                      extra="forbid", populate_by_name=True)
 
     # (env var, meaning) for each field; docs/reference/settings.md is generated from it.
     environment: str = _setting("dev", "ENV", "Deployment environment, logged on every line.")
