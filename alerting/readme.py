@@ -115,7 +115,8 @@ def _default(info) -> str:
 def settings_page() -> str:
     lines = ["# Settings", "", HEADER.strip(), "",
              "The service reads every setting from the environment at start-up and refuses "
-             "to start, with a message that names the variable, when one is invalid. Secrets "
+             "to start, with one message that names every variable at fault, when one is "
+             "invalid (`python -m ai_assist --help` lists them with their defaults). Secrets "
              "may instead come from a file named by `<NAME>_FILE`; they are never logged. "
              "In compose the values go in `.env` or `docker-compose.override.yml`; on "
              "Kubernetes in the overlay's generated ConfigMap (the Gemini key in a Secret).", "",

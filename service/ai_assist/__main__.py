@@ -1,16 +1,31 @@
 """`python -m ai_assist`: serve the API with the settings from the environment."""
 
+import argparse
 import sys
 import threading
 
 import uvicorn
 
-from ai_assist.app import create_app
-from ai_assist.composition import load
-from ai_assist.config import SHUTDOWN_MARGIN_S, SettingsError
+from ai_assist.config import SHUTDOWN_MARGIN_S, Settings, SettingsError, env_name
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    """No options: every setting is an environment variable, listed by --help."""
+    settings = "\n".join(f"  {env_name(info)}={'' if info.repr is False else info.default}"
+                         for info in Settings.model_fields.values())
+    return argparse.ArgumentParser(
+        prog="python -m ai_assist", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve the AI Assist API (ESG text to GRI / SASB / TCFD / ESRS "
+                    "disclosures) with the settings from the environment.",
+        epilog="settings (environment variables, with their defaults; meanings in "
+               "docs/reference/settings.md):\n" + settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser().parse_args(argv)  # --help, or a clear error for any argument
+    from ai_assist.app import create_app  # after the arguments: --help stays quick
+    from ai_assist.composition import load
+
     try:
         domain = load()  # settings, and the files they name, checked at start
     except SettingsError as exc:

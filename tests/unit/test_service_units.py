@@ -105,3 +105,27 @@ def test_fallback_confidence_is_monotonic_and_capped():
         values = [calibrated_confidence(s / 100, model) for s in range(0, 101, 5)]
         assert values == sorted(values)
         assert max(values) <= 0.9 and min(values) >= 0
+
+
+def test_the_command_line_lists_every_setting_and_refuses_arguments():
+    """`python -m ai_assist --help` answers at once (no server started) with every
+    setting's variable and default; any argument is a clear usage error, not a server."""
+    import subprocess
+    import sys
+
+    from ai_assist import ports
+    from ai_assist.config import env_name
+    from tests.harness.processes import python_env
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ai_assist", *args], env=python_env({}),
+                              capture_output=True, text=True, timeout=60)
+
+    shown = run("--help")
+    assert shown.returncode == 0, shown.stderr
+    listed = [line.split("=")[0].strip() for line in shown.stdout.splitlines() if "=" in line]
+    assert listed == [env_name(info) for info in Settings.model_fields.values()]
+    assert f"AI_ASSIST_PORT={ports.SERVICE}" in shown.stdout
+    refused = run("--port", "9000")
+    assert refused.returncode == 2
+    assert "unrecognized arguments: --port 9000" in refused.stderr
