@@ -212,6 +212,7 @@ def stack_with_traffic(tmp_path_factory):
     from tests.harness.prom import start_prometheus
     from tests.harness.traffic import (
         Tally, burst, drive_errors, drive_experiment, drive_latency_tail, drive_mix, pause,
+        separate_fallbacks_from_errors,
     )
 
     root = Path(__file__).resolve().parents[1]
@@ -256,6 +257,7 @@ def stack_with_traffic(tmp_path_factory):
         drive_mix(full.url, tally, bad_requests=True)
         drive_errors(degraded.url, tally)
         burst(degraded.url, tally, requests_sent=6)  # past its rate limit of 3
+        separate_fallbacks_from_errors(full.url, tally)
         # what follows (a tail of slow answers, the experiment's successes) has another mix
         # than the whole: a 5-minute window that starts in the pause holds only it
         cut = pause(prom, [s.target for s in services], tally, emulator,

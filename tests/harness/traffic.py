@@ -184,6 +184,17 @@ def drive_errors(base_url: str, tally: Tally, count: int = 3) -> Tally:
     return tally
 
 
+def separate_fallbacks_from_errors(base_url: str, tally: Tally, gap: int = 2) -> Tally:
+    """Against a service with the fallback on, Gemini failures until the traffic has `gap`
+    more fallbacks than errors, so a query that counts one for the other reads another
+    value (how many of each the mix gives varies with the machine's load: a timeout is an
+    error where the fallback is off). Later traffic only adds fallbacks, never errors."""
+    for index in range(max(0, tally.statuses["error"] + gap - tally.statuses["fallback"])):
+        map_request(tally, base_url, f"{SAMPLES[index % len(SAMPLES)][1]} [[emulate:503]]")
+    tally.finished_at = time.time()
+    return tally
+
+
 def burst(base_url: str, tally: Tally, requests_sent: int) -> Tally:
     """Back-to-back requests from one client, to reach the rate limiter."""
     for _ in range(requests_sent):
